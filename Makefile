@@ -1,0 +1,43 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+ACCOUNTS ?= 20000
+OUT    ?= out
+# Extra arguments for pytest, e.g. `make test PYTEST_ARGS="-m slow"`.
+PYTEST_ARGS ?=
+
+.PHONY: demo test bench fuzz lint clean venv
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+venv: $(BIN)/python
+
+$(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[viz,excel]"
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@ $(VENV)/.demo-installed
+
+$(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	touch $@ $(VENV)/.dev-installed $(VENV)/.demo-installed
+
+demo: $(VENV)/.demo-installed
+	$(BIN)/territory demo --accounts $(ACCOUNTS) --out $(OUT)
+
+test: $(VENV)/.dev-installed
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check territory solvers tests benchmarks examples scripts
+
+bench: $(VENV)/.bench-installed
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(OUT) build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache
