@@ -44,8 +44,11 @@ def static_map(
     province_labels: bool = True,
     dpi: int = 150,
     point_size: float | None = None,
+    territories: Any = None,
+    territory_label_column: str = "territory",
+    territory_labels: bool = True,
 ) -> Path:
-    """Draw provinces, points coloured by ``labels`` and rep homes; save a PNG.
+    """Draw provinces, territories, points coloured by ``labels`` and rep homes; save a PNG.
 
     Parameters
     ----------
@@ -59,13 +62,33 @@ def static_map(
         ``"category"`` draws a legend when there are few categories; ``"territory"`` cycles a
         qualitative palette and draws no legend.
     extent:
-        (lon0, lon1, lat0, lat1); default: all provinces, or the points' box when they cover
-        a small area.
+        (lon0, lon1, lat0, lat1); default: all provinces, or the points' (else the
+        territories') box when they cover a small area.
+    territories:
+        GeoDataFrame of territory polygons (e.g. ``reports.territory_polygons``), drawn under
+        the points in a qualitative palette where neighbours differ, with the province
+        borders on top. With ``label_kind="territory"`` and labels equal to the polygons'
+        ``territory_label_column``, each point takes its territory's colour.
+    territory_label_column:
+        The territories' label column.
+    territory_labels:
+        Write each territory's label at a point inside it (up to 60 territories).
     """
     plt = _pyplot()
     provinces = china.provinces()
     fig, ax = plt.subplots(figsize=(11, 8.5))
     provinces.plot(ax=ax, facecolor="#f3f1ea", edgecolor="#8a8a8a", linewidth=0.4)
+    colour_of_label: dict[str, Any] = {}
+    terr = None
+    if territories is not None and len(territories):
+        terr = _territory_layer(territories)
+        colours = _territory_colours(terr)
+        terr.plot(ax=ax, color=colours, alpha=0.45, edgecolor="#444444", linewidth=0.5)
+        # Province borders stay readable over the territory fills.
+        provinces.boundary.plot(ax=ax, color="#8a8a8a", linewidth=0.4)
+        if territory_label_column in terr.columns:
+            colour_of_label = dict(zip(terr[territory_label_column].map(str), colours,
+                                       strict=True))
     if points is not None and len(points):
         pts = np.asarray(points, dtype=float)
         size = point_size if point_size is not None else float(
@@ -77,7 +100,11 @@ def static_map(
             cats, inv = np.unique(labels.astype(str), return_inverse=True)
             cmap = plt.get_cmap("tab20" if label_kind == "territory" or len(cats) > 10
                                 else "tab10")
-            if label_kind == "territory":
+            if label_kind == "territory" and colour_of_label:
+                colours = [colour_of_label.get(c, "#7f7f7f") for c in cats]
+                ax.scatter(pts[:, 0], pts[:, 1], s=size, c=[colours[k] for k in inv],
+                           linewidths=0.2, edgecolors="#333333", alpha=0.9)
+            elif label_kind == "territory":
                 # Neighbouring territories usually have consecutive numbers: scramble colours.
                 perm = np.random.default_rng(3).permutation(len(cats))
                 colours = cmap((perm[inv] % cmap.N) / max(cmap.N - 1, 1))
@@ -99,15 +126,27 @@ def static_map(
         if home_labels is not None and len(h) <= 60:
             for (x, y), t in zip(h, home_labels, strict=True):
                 ax.annotate(t, (x, y), fontsize=5, xytext=(2, 2), textcoords="offset points")
+    if terr is not None and territory_labels and territory_label_column in terr.columns \
+            and len(terr) <= 60:
+        for label, geom in zip(terr[territory_label_column], terr.geometry, strict=True):
+            c = geom.representative_point()
+            ax.annotate(str(label), (c.x, c.y), fontsize=6, ha="center", weight="bold",
+                        color="#222222")
     if province_labels:
         for _, row in provinces.iterrows():
             c = row.geometry.representative_point()
             ax.annotate(row["name_en"], (c.x, c.y), fontsize=5, color="#555555", ha="center")
     if extent is None:
         extent = (72.5, 135.5, 17.5, 54.0)
+        corners = []
         if points is not None and len(points):
             pts = np.asarray(points, dtype=float)
-            lo, hi = pts.min(0), pts.max(0)
+            corners += [pts.min(0), pts.max(0)]
+        if terr is not None:
+            b = terr.total_bounds
+            corners += [np.array(b[:2]), np.array(b[2:])]
+        if corners:
+            lo, hi = np.min(corners, axis=0), np.max(corners, axis=0)
             if (hi - lo).max() < 20:
                 pad = 0.1 * (hi - lo).max() + 0.2
                 extent = (lo[0] - pad, hi[0] + pad, lo[1] - pad, hi[1] + pad)
@@ -127,3 +166,17 @@ def static_map(
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
+
+
+def _territory_layer(territories: Any) -> Any:
+    """Territory polygons in EPSG:4326 without empty geometries."""
+    gdf = territories
+    if gdf.crs is not None and not gdf.crs.equals("EPSG:4326"):
+        gdf = gdf.to_crs("EPSG:4326")
+    return gdf.loc[~(gdf.geometry.isna() | gdf.geometry.is_empty)]
+
+
+def _territory_colours(gdf: Any) -> list[str]:
+    from territory.reports import territory_colours
+
+    return territory_colours(gdf.geometry.to_numpy())
