@@ -101,6 +101,75 @@ def demo(
                f"({time.perf_counter() - t0:.1f} s in all)")
 
 
+@app.command("partition")
+def partition_cmd(
+    source: Path = typer.Argument(..., help="Units table (id, x, y, measures) or accounts."),
+    edges: Path | None = typer.Option(None, "--edges", help="Edges table with columns u,v."),
+    reps: Path | None = typer.Option(None, "--reps", help="Reps table: partition accounts "
+                                     "into one territory per rep (scenario mode)."),
+    x: str = typer.Option("x", "--x", help="Column of planar x (units mode)."),
+    y: str = typer.Option("y", "--y", help="Column of planar y (units mode)."),
+    id_col: str = typer.Option("id", "--id", help="Column of unit ids (units mode)."),
+    measures: str = typer.Option("", "--measures", help="Comma list of measures to balance "
+                                 "(units mode; scenario mode default workload,potential,count)."),
+    territories: int | None = typer.Option(None, "--territories", help="Number of territories "
+                                           "(scenario mode default: one per rep)."),
+    tolerance: float = typer.Option(0.05, "--tolerance", help="Relative tolerance (0.05 = 5 %)."),
+    objective: str = typer.Option("sum_distance", "--objective",
+                                  help="sum_distance or diameter."),
+    no_contiguity: bool = typer.Option(False, "--no-contiguity",
+                                       help="Do not require contiguous territories."),
+    nest: str | None = typer.Option(None, "--nest", help="province or region (scenario mode)."),
+    time_limit: float = typer.Option(60.0, "--time-limit", help="Seconds."),
+    seed: int = typer.Option(0, "--seed"),
+    out: Path = typer.Option(Path("assignment.csv"), "--out", help="Output CSV."),
+) -> None:
+    """Partition units (or a scenario's accounts) into balanced, compact territories.
+
+    Exit code 0 on a feasible plan, 3 when the tolerances could not be met (the best plan is
+    still written), 2 on bad input, 1 on an internal error.
+    """
+    from territory import io
+    from territory.partition import partition, partition_units
+    from territory.reports import write_assignment_csv
+
+    names = [m.strip() for m in measures.split(",") if m.strip()]
+    try:
+        if reps is not None:
+            from territory.model import Scenario
+
+            scenario = Scenario(accounts=io.read_accounts(source), reps=io.read_reps(reps),
+                                name=source.stem)
+            plan = partition(scenario, territories, tolerance=tolerance,
+                             measures=names or ("workload", "potential", "count"),
+                             contiguous=not no_contiguity, objective=objective,  # type: ignore[arg-type]
+                             nest=nest, time_limit_s=time_limit, seed=seed)  # type: ignore[arg-type]
+            write_assignment_csv(plan.assignment_frame(), out)
+            typer.echo(plan.summary())
+            feasible = plan.feasible
+        else:
+            if not names:
+                raise InvalidInputError("Give --measures (comma list of columns to balance) "
+                                        "for a units table, or --reps for accounts.")
+            if territories is None:
+                raise InvalidInputError("Give --territories for a units table.")
+            table = io.read_table(source)
+            edge_table = io.read_table(edges) if edges is not None else None
+            frame, result = partition_units(
+                table, territories, measures=names, x=x, y=y, id_col=id_col,
+                edges=edge_table, tolerance=tolerance, contiguous=not no_contiguity,
+                objective=objective, time_limit_s=time_limit, seed=seed)  # type: ignore[arg-type]
+            io.write_csv(frame, out)
+            typer.echo(result.summary())
+            feasible = result.feasible
+    except (InvalidInputError, ValueError) as exc:
+        _fail(exc, 2)
+    except TerritoryError as exc:
+        _fail(exc, 1)
+    typer.echo(f"wrote {out}")
+    raise typer.Exit(0 if feasible else 3)
+
+
 def main() -> None:  # pragma: no cover - console entry point alias
     try:
         app()

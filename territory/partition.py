@@ -1,0 +1,716 @@
+"""Territory partitioning, the face of ``solvers.partition``: scenario in, ``TerritoryPlan`` out.
+
+``partition(scenario, territories=None, tolerance=0.05, contiguous=True, time_limit_s=60, seed=0)``
+
+1. **Measures** per account: ``workload`` (estimated cycle minutes, ``territory.workload``),
+   ``potential``, ``count`` (1 each), ``visits`` or any numeric account column.
+2. **Territories**: one per rep by default (territory k is rep k, seeded at the rep's home: the
+   territory contains the unit nearest the home, and ``sum_distance`` is measured from the
+   home); or ``territories=p`` with free centres. Reps of different ``capacity`` get targets in
+   proportion.
+3. **Nesting** (``nest="province"`` or ``"region"``): each part gets a whole number of
+   territories in proportion to its workload (largest remainder, at least one per part); reps
+   are matched to parts by a min-cost assignment on home distance. Targets are then the part's
+   own mean, and the plan also reports deviation from the national mean.
+4. **Units**: exact duplicates merged; above ``max_units`` accounts, a quadtree of basic units
+   (``territory.geo.make_units``) is solved and the solution is then refined at account level on
+   the territory boundaries.
+5. **Realignment** (``realign=True``): the accounts' ``current_rep`` is the current plan;
+   ``max_moved`` caps the share of accounts (or of ``move_basis`` = "potential") that may change
+   rep and ``move_penalty`` (km-equivalents per account) discourages moves. Locked accounts stay.
+
+Everything reported (balance, contiguity, compactness, disruption) is recomputed at account level
+by ``territory.metrics``, whatever the engine worked on.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from solvers.errors import SolverInputError
+from solvers.partition import PartitionParams, PartitionProblem, PartitionResult, solve_partition
+from territory import metrics
+from territory.errors import DataQualityWarning, InvalidInputError
+from territory.geo import account_graph, make_units, project_km
+from territory.model import Scenario
+from territory.workload import estimate_workload
+
+__all__ = ["TerritoryPlan", "account_measures", "partition", "partition_units"]
+
+DEFAULT_MEASURES = ("workload", "potential", "count")
+
+
+def account_measures(scenario: Scenario, names: Sequence[str]) -> np.ndarray:
+    """(n, m) measure values per account for the named measures.
+
+    ``workload`` is the estimated cycle workload in minutes; ``count`` is 1 per account; any
+    other name is a numeric account column (``potential``, ``visits``...).
+
+    Raises
+    ------
+    InvalidInputError
+        For an unknown or non-numeric measure.
+    """
+    acc = scenario.accounts
+    cols = []
+    workload = None
+    for name in names:
+        if name == "workload":
+            if workload is None:
+                workload = estimate_workload(acc, scenario.calendar, scenario.travel).total_min
+            cols.append(workload)
+        elif name == "count":
+            cols.append(np.ones(len(acc)))
+        elif name in acc.frame.columns:
+            values = pd.to_numeric(acc.frame[name], errors="coerce").to_numpy(dtype=float)
+            bad = ~np.isfinite(values) | (values < 0)
+            if bad.any():
+                raise InvalidInputError(
+                    f"Measure {name!r} has {int(bad.sum())} missing, negative or non-numeric "
+                    f"values (first: account {acc.ids[np.argmax(bad)]!r}).",
+                    hint="Balance measures must be numbers >= 0.")
+            cols.append(values)
+        else:
+            raise InvalidInputError(
+                f"Unknown measure {name!r}; use 'workload', 'count' or a numeric account column "
+                f"({[c for c in acc.frame.columns if pd.api.types.is_numeric_dtype(acc.frame[c])]}).")
+    return np.column_stack(cols) if cols else np.zeros((len(acc), 0))
+
+
+@dataclass(frozen=True, eq=False)
+class TerritoryPlan:
+    """Accounts assigned to territories, with the measures that judge the plan.
+
+    Attributes
+    ----------
+    account_ids : (n,) account ids, in the scenario's order.
+    territory : (n,) territory index of each account (every account is assigned; accounts that
+        could not be are listed in ``unassigned`` with a reason and have -1).
+    territory_ids, rep_ids : per territory (``rep_ids`` empty strings when not tied to reps).
+    territories : per-territory table: measures, targets, deviation %, contiguity, compactness.
+    measure_names, tolerance : what was balanced, and how tightly.
+    feasible : every tolerance met and every territory contiguous (when asked), at account level.
+    violations : what is not met, in words (which measure, which territories).
+    moved : realignment moves (account_id, from_rep, to_rep, reason).
+    unassigned : account_id, reason.
+    """
+
+    account_ids: np.ndarray
+    territory: np.ndarray
+    territory_ids: tuple[str, ...]
+    rep_ids: tuple[str, ...]
+    territories: pd.DataFrame
+    measure_names: tuple[str, ...]
+    tolerance: np.ndarray
+    feasible: bool
+    violations: tuple[str, ...]
+    moved: pd.DataFrame
+    unassigned: pd.DataFrame
+    objective: float
+    objective_name: str
+    lower_bound: float | None
+    lower_bound_kind: str | None
+    runtime_s: float
+    seed: int
+    parameters: Mapping[str, Any]
+    lonlat: np.ndarray
+    contiguous_required: bool
+    notes: tuple[str, ...] = ()
+    engine: PartitionResult | None = field(default=None, repr=False)
+    scenario: Scenario | None = field(default=None, repr=False)
+
+    @property
+    def n_territories(self) -> int:
+        return len(self.territory_ids)
+
+    @property
+    def rep_of_account(self) -> np.ndarray:
+        """(n,) rep id of each account's territory ('' when unassigned or not tied to a rep)."""
+        reps = np.array([*self.rep_ids, ""], dtype=object)
+        return reps[np.where(self.territory >= 0, self.territory, len(self.rep_ids))]
+
+    def assignment_frame(self) -> pd.DataFrame:
+        """``account_id, territory, rep_id`` (territory as its id, e.g. ``T001``)."""
+        tid = np.array([*self.territory_ids, ""], dtype=object)
+        return pd.DataFrame({
+            "account_id": self.account_ids,
+            "territory": tid[np.where(self.territory >= 0, self.territory, len(tid) - 1)],
+            "rep_id": self.rep_of_account,
+        })
+
+    def max_deviation(self) -> dict[str, float]:
+        """Largest absolute deviation from target, per measure (fraction)."""
+        return {m: float(self.territories[f"{m}_dev"].abs().max())
+                for m in self.measure_names}
+
+    def summary(self) -> str:
+        """Readable lines: per measure max deviation vs tolerance, compactness, contiguity."""
+        t = self.territories
+        lines = [
+            f"{len(self.account_ids):,} accounts -> {self.n_territories} territories: "
+            f"{'feasible' if self.feasible else 'INFEASIBLE'} "
+            f"({self.runtime_s:.1f} s, seed {self.seed})",
+        ]
+        for m, tol in zip(self.measure_names, self.tolerance, strict=True):
+            dev = t[f"{m}_dev"].abs()
+            lines.append(f"  {m:<10} max deviation {100 * dev.max():6.2f} %  (tolerance "
+                         f"{100 * tol:.1f} %; {int((dev > tol + 1e-9).sum())} territories out)")
+        lines.append(f"  compactness: {t['sum_distance_km'].sum():,.0f} km summed account-to-"
+                     f"centre, mean {t['mean_distance_km'].mean():.1f} km, largest diameter "
+                     f"{t['diameter_km'].max():,.0f} km")
+        lines.append(f"  contiguous: {int(t['contiguous'].sum())}/{len(t)} territories"
+                     + ("" if self.contiguous_required else " (not required)"))
+        if self.lower_bound is not None:
+            lines.append(f"  objective {self.objective:,.1f} ({self.objective_name}); lower bound "
+                         f"{self.lower_bound:,.1f} ({self.lower_bound_kind})")
+        if len(self.moved):
+            reasons = self.moved["reason"].value_counts().to_dict()
+            lines.append(f"  moved {len(self.moved):,} accounts: "
+                         + ", ".join(f"{k} {v}" for k, v in reasons.items()))
+        if len(self.unassigned):
+            lines.append(f"  unassigned: {len(self.unassigned)} (see .unassigned)")
+        lines.extend(f"  violated: {v}" for v in self.violations[:10])
+        lines.extend(f"  note: {n}" for n in self.notes)
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (assignment as account_id -> territory id)."""
+        frame = self.assignment_frame()
+        return {
+            "feasible": bool(self.feasible),
+            "measures": list(self.measure_names),
+            "tolerance": [float(x) for x in self.tolerance],
+            "max_deviation": self.max_deviation(),
+            "violations": list(self.violations),
+            "objective": float(self.objective),
+            "objective_name": self.objective_name,
+            "lower_bound": self.lower_bound,
+            "lower_bound_kind": self.lower_bound_kind,
+            "runtime_s": float(self.runtime_s),
+            "seed": int(self.seed),
+            "parameters": dict(self.parameters),
+            "notes": list(self.notes),
+            "territories": self.territories.to_dict(orient="records"),
+            "assignment": dict(zip(frame["account_id"], frame["territory"], strict=True)),
+            "rep_of_territory": dict(zip(self.territory_ids, self.rep_ids, strict=True)),
+            "moved": self.moved.to_dict(orient="records"),
+            "unassigned": self.unassigned.to_dict(orient="records"),
+        }
+
+    def to_geodataframe(self, kind: Literal["territories", "accounts"] = "territories"
+                        ) -> Any:
+        """GeoDataFrame (EPSG:4326) of territory polygons (concave hulls of their accounts,
+        clipped to China) with the per-territory table, or of accounts as points."""
+        import geopandas as gpd
+        import shapely
+
+        if kind == "accounts":
+            frame = self.assignment_frame()
+            return gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(
+                self.lonlat[:, 0], self.lonlat[:, 1]), crs="EPSG:4326")
+        geoms = []
+        for k in range(self.n_territories):
+            pts = self.lonlat[self.territory == k]
+            if len(pts) == 0:
+                geoms.append(None)
+                continue
+            mp = shapely.multipoints(pts)
+            hull = shapely.concave_hull(mp, ratio=0.3) if len(pts) >= 4 else mp.convex_hull
+            geoms.append(hull.buffer(0.02))
+        return gpd.GeoDataFrame(self.territories.copy(), geometry=geoms, crs="EPSG:4326")
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def _tolerances(tolerance: float | Mapping[str, float], names: Sequence[str]) -> np.ndarray:
+    if isinstance(tolerance, Mapping):
+        unknown = set(tolerance) - set(names)
+        if unknown:
+            raise InvalidInputError(f"Tolerance given for unknown measure(s) {sorted(unknown)}; "
+                                    f"measures are {list(names)}.")
+        default = 0.05
+        out = np.array([float(tolerance.get(n, default)) for n in names])
+    else:
+        out = np.full(len(names), float(tolerance))
+    if (~np.isfinite(out)).any() or (out < 0).any():
+        raise InvalidInputError(f"Tolerances must be finite and >= 0, got {out.tolist()}.")
+    return out
+
+
+def _apportion(weights: np.ndarray, total: int) -> np.ndarray:
+    """Largest remainder, at least one seat per part with positive weight (if seats allow)."""
+    weights = np.asarray(weights, dtype=float)
+    k = len(weights)
+    if total < k:
+        raise InvalidInputError(
+            f"{total} territories cannot be nested in {k} parts (each needs one); use fewer "
+            "parts (nest='region') or more territories.")
+    seats = np.ones(k, dtype=np.int64)
+    left = total - k
+    share = weights / weights.sum() * total - 1.0
+    share = np.maximum(share, 0)
+    if share.sum() > 0:
+        quota = share / share.sum() * left
+        add = np.floor(quota).astype(np.int64)
+        seats += add
+        rem = quota - add
+        for i in np.argsort(-rem, kind="stable")[: left - int(add.sum())]:
+            seats[i] += 1
+    else:
+        seats[0] += left
+    return seats
+
+
+def partition(
+    source: Scenario,
+    territories: int | None = None,
+    *,
+    tolerance: float | Mapping[str, float] = 0.05,
+    measures: Sequence[str] = DEFAULT_MEASURES,
+    contiguous: bool = True,
+    objective: Literal["sum_distance", "diameter"] = "sum_distance",
+    centres: Literal["homes", "free"] | None = None,
+    nest: Literal["province", "region"] | None = None,
+    realign: bool = False,
+    current: Sequence[str] | Mapping[str, str] | None = None,
+    measure_values: Mapping[str, np.ndarray] | None = None,
+    max_moved: float | None = None,
+    move_basis: Literal["accounts", "potential"] = "accounts",
+    move_penalty: float = 0.0,
+    max_units: int = 25_000,
+    time_limit_s: float = 60.0,
+    seed: int = 0,
+    max_iterations: int | None = None,
+    params: PartitionParams | None = None,
+) -> TerritoryPlan:
+    """Partition a scenario's accounts into balanced, compact, contiguous territories.
+
+    Parameters
+    ----------
+    source:
+        The scenario (accounts, reps, calendar, travel model). For a generic table of units use
+        ``partition_units``.
+    territories:
+        Number of territories; None = one per rep, seeded at the reps' homes.
+    tolerance:
+        Relative tolerance, one for all measures or ``{measure: tol}``.
+    measures:
+        Measures to balance (see ``account_measures``).
+    objective:
+        ``"sum_distance"`` (accounts to their territory centre: the rep's home when seeded, else
+        the weighted medoid) or ``"diameter"``.
+    centres:
+        ``"homes"`` (default when territories are the reps) or ``"free"``.
+    nest:
+        Keep territories inside provinces or regions.
+    realign, max_moved, move_basis, move_penalty:
+        Start from the accounts' ``current_rep``; move at most ``max_moved`` (fraction of
+        accounts or of potential); each moved account costs ``move_penalty`` km-equivalents.
+    current:
+        The current rep of each account (a sequence aligned with the accounts, or account id ->
+        rep id), instead of the ``current_rep`` column; implies ``realign=True``.
+    measure_values:
+        Measure name -> (n,) values replacing the computed ones (e.g. a workload calibrated on
+        simulated routes).
+    max_units:
+        Above this many distinct locations, accounts are aggregated into basic units first.
+    time_limit_s, seed, max_iterations, params:
+        Run controls and engine knobs; the time limit covers the whole call.
+
+    Raises
+    ------
+    InvalidInputError
+        Bad parameters (unknown measure, more territories than accounts, locks naming unknown
+        reps...).
+    """
+    t0 = time.perf_counter()
+    if not isinstance(source, Scenario):
+        raise InvalidInputError(
+            f"partition() takes a Scenario, got {type(source).__name__}; for a table of units "
+            "use territory.partition_units().")
+    scenario = source
+    acc = scenario.accounts
+    reps = scenario.reps
+    n = len(acc)
+    names = tuple(measures)
+    if not names:
+        raise InvalidInputError("Give at least one measure to balance.")
+    tol = _tolerances(tolerance, names)
+    if time_limit_s <= 0:
+        raise InvalidInputError(f"time_limit_s={time_limit_s}; expected > 0.")
+    tied_to_reps = territories is None or territories == len(reps)
+    p = len(reps) if territories is None else int(territories)
+    if p < 1:
+        raise InvalidInputError(f"territories={territories}; expected >= 1.")
+    if p > n:
+        raise InvalidInputError(f"{p} territories for {n} accounts: every territory needs at "
+                                "least one account; use fewer territories.")
+    if centres is None:
+        centres = "homes" if tied_to_reps else "free"
+    if centres == "homes" and not tied_to_reps:
+        raise InvalidInputError(f"centres='homes' needs one territory per rep ({len(reps)}), "
+                                f"got territories={territories}.")
+    meas = account_measures(scenario, [m for m in names if m not in (measure_values or {})]
+                            ) if set(names) - set(measure_values or {}) else np.zeros((n, 0))
+    if measure_values:
+        cols, k = [], 0
+        for name in names:
+            if name in measure_values:
+                v = np.asarray(measure_values[name], dtype=float)
+                if v.shape != (n,) or (~np.isfinite(v)).any() or (v < 0).any():
+                    raise InvalidInputError(f"measure_values[{name!r}] must hold {n} finite "
+                                            "values >= 0, one per account.")
+                cols.append(v)
+            else:
+                cols.append(meas[:, k])
+                k += 1
+        meas = np.column_stack(cols)
+    xy = project_km(acc.lonlat)
+    notes: list[str] = []
+
+    rep_ids = np.array([str(r) for r in reps.ids], dtype=object) if tied_to_reps else \
+        np.array([""] * p, dtype=object)
+    rep_index = {r: k for k, r in enumerate(rep_ids)} if tied_to_reps else {}
+
+    # -- groups (nesting) -------------------------------------------------------------------
+    group = np.zeros(n, dtype=np.int64)
+    territory_group = np.zeros(p, dtype=np.int64)
+    group_labels: np.ndarray = np.array(["all"], dtype=object)
+    if nest is not None:
+        if nest == "province":
+            labels = acc.province.astype(str)
+        elif nest == "region":
+            from territory import china
+
+            reg = china.region_of_province()
+            labels = np.array([reg.get(c, "") for c in acc.province], dtype=object)
+        else:
+            raise InvalidInputError(f"nest={nest!r}; expected 'province', 'region' or None.")
+        group_labels, group = np.unique(labels.astype(str), return_inverse=True)
+        workload = meas[:, names.index("workload")] if "workload" in names else meas[:, 0]
+        seats = _apportion(np.bincount(group, weights=workload, minlength=len(group_labels)), p)
+        territory_group = np.repeat(np.arange(len(group_labels)), seats)
+
+    # -- rep order / territory <-> rep matching ------------------------------------------
+    homes_xy = project_km(reps.home_lonlat) if tied_to_reps else None
+    if tied_to_reps and nest is not None:
+        from scipy.optimize import linear_sum_assignment
+
+        assert homes_xy is not None
+        gx = np.column_stack([np.bincount(group, weights=xy[:, a]) / np.bincount(group)
+                              for a in (0, 1)])
+        cost = np.hypot(*(homes_xy[:, None, :] - gx[territory_group][None, :, :]).transpose(
+            2, 0, 1))
+        row, col = linear_sum_assignment(cost)
+        order = np.empty(p, dtype=np.int64)
+        order[col] = row  # territory slot -> rep
+        rep_ids = rep_ids[order]
+        homes_xy = homes_xy[order]
+        rep_index = {r: k for k, r in enumerate(rep_ids)}
+        moved_homes = [str(rep_ids[k]) for k in range(p)
+                       if cost[order[k], k] > 150.0]
+        if moved_homes:
+            notes.append(f"{len(moved_homes)} rep(s) serve a part far (> 150 km) from home: "
+                         f"{moved_homes[:5]}")
+
+    # -- locks and realignment --------------------------------------------------------------
+    locked_acc = np.full(n, -1, dtype=np.int64)
+    current_acc = np.full(n, -1, dtype=np.int64)
+    cur_rep = acc.frame["current_rep"].astype(str).to_numpy()
+    if current is not None:
+        realign = True
+        if isinstance(current, Mapping):
+            cur_rep = np.array([str(current.get(a, "")) for a in acc.ids], dtype=object)
+        else:
+            cur_rep = np.asarray(current, dtype=object).astype(str)
+            if cur_rep.shape != (n,):
+                raise InvalidInputError(f"current has {len(cur_rep)} entries for {n} accounts.")
+    if (acc.frame["locked"].to_numpy(bool)).any() or realign:
+        if not tied_to_reps:
+            raise InvalidInputError("Locked accounts and realignment need territories tied to "
+                                    "reps (territories=None).")
+        known = np.array([rep_index.get(r, -1) for r in cur_rep], dtype=np.int64)
+        lk = acc.frame["locked"].to_numpy(bool)
+        bad = lk & (known < 0)
+        if bad.any():
+            raise InvalidInputError(
+                f"{int(bad.sum())} locked account(s) name a current_rep that is not among the "
+                f"reps (e.g. {acc.ids[np.argmax(bad)]!r} -> {cur_rep[np.argmax(bad)]!r}).",
+                hint="Unlock them or add the rep.")
+        locked_acc[lk] = known[lk]
+        if realign:
+            current_acc = known
+            if (known < 0).all():
+                raise InvalidInputError("realign=True but no account has a current_rep among "
+                                        "the reps.")
+        if nest is not None:
+            clash = (locked_acc >= 0) & (territory_group[np.clip(locked_acc, 0, p - 1)] != group)
+            if clash.any():
+                i = int(np.argmax(clash))
+                raise InvalidInputError(
+                    f"Account {acc.ids[i]!r} is locked to rep {cur_rep[i]!r}, whose territory "
+                    f"is nested in another {nest}; unlock it or do not nest.")
+
+    # -- units ----------------------------------------------------------------------------------
+    cap = None
+    if n > max_units:
+        target = meas.sum(axis=0) / p
+        cap = np.maximum(target * np.maximum(tol, 0.02), 1e-9)
+    # Units never mix parts, locks, or (when realigning) current reps.
+    unit_label = group * (p + 2) + (current_acc + 1) if realign else group
+    units = make_units(xy, meas, group=unit_label, lock=locked_acc, max_units=max_units,
+                       cap=cap)
+    u = units.account_unit
+    nu = units.n_units
+    if nu < p:
+        raise InvalidInputError(f"{p} territories for {nu} distinct account locations: "
+                                "every territory needs at least one; use fewer territories.")
+    if nu < n:
+        notes.append(f"solved on {nu:,} basic units ({n:,} accounts)")
+    ugroup = np.zeros(nu, dtype=np.int64)
+    ugroup[u] = group
+    edges, n_joined = account_graph(units.xy, ugroup if nest is not None else None)
+    if n_joined and contiguous:
+        warnings.warn(f"{n_joined} island(s) of accounts were joined to their nearest "
+                      "neighbours for contiguity (islands, or gaps wider than the local spacing).",
+                      DataQualityWarning, stacklevel=2)
+        notes.append(f"{n_joined} island link(s) added to the account graph")
+
+    targets = _targets(units.measures, p, territory_group, ugroup,
+                       reps.capacity if tied_to_reps else None,
+                       None if not tied_to_reps or nest is None else rep_ids, reps)
+    centers = homes_xy if centres == "homes" else None
+    center_units = None
+    if centers is not None:
+        center_units = _home_units(units.xy, ugroup, territory_group, centers,
+                                   units.lock, p)
+    ulocked = units.lock.copy()
+    ucurrent = None
+    move_cost = move_budget = move_size = None
+    if realign:
+        ucurrent = np.full(nu, -1, dtype=np.int64)
+        ucurrent[u] = current_acc
+        size_acc = np.ones(n) if move_basis == "accounts" else acc.potential
+        move_size = np.bincount(u, weights=size_acc, minlength=nu)
+        if max_moved is not None:
+            if not 0 <= max_moved <= 1:
+                raise InvalidInputError(f"max_moved={max_moved}; expected a fraction 0..1.")
+            move_budget = float(max_moved) * float(size_acc[current_acc >= 0].sum())
+        if move_penalty:
+            move_cost = move_penalty * np.bincount(u, minlength=nu).astype(float)
+    weights = units.count
+    try:
+        problem = PartitionProblem(
+            xy=units.xy, measures=units.measures, n_territories=p, tolerance=tol,
+            edges=edges, contiguous=contiguous, objective=objective, targets=targets,
+            weights=weights, centers=centers, center_units=center_units,
+            locked=ulocked if (ulocked >= 0).any() else None,
+            unit_group=ugroup if nest is not None else None,
+            territory_group=territory_group if nest is not None else None,
+            current=ucurrent, move_cost=move_cost, move_budget=move_budget,
+            move_size=move_size, measure_names=names)
+    except SolverInputError as exc:
+        raise InvalidInputError(f"Cannot build the partitioning problem: {exc}") from exc
+    left = max(time_limit_s - (time.perf_counter() - t0), 0.1)
+    result = solve_partition(problem, time_limit_s=left, seed=seed,
+                             max_iterations=max_iterations, params=params)
+    territory = result.assignment[u]
+
+    account_targets = targets
+    plan = _build_plan(
+        scenario=scenario, territory=territory, p=p, rep_ids=rep_ids, names=names, tol=tol,
+        meas=meas, targets=account_targets, xy=xy, centers_xy=centers, contiguous=contiguous,
+        group=group if nest is not None else None, current=current_acc if realign else None,
+        result=result, account_unit=u, notes=notes, t0=t0, seed=seed, objective=objective,
+        parameters={"territories": p, "tolerance": dict(zip(names, tol.tolist(), strict=True)),
+                    "measures": list(names), "contiguous": contiguous, "objective": objective,
+                    "centres": centres, "nest": nest, "realign": realign,
+                    "max_moved": max_moved, "move_basis": move_basis,
+                    "move_penalty": move_penalty, "max_units": max_units,
+                    "time_limit_s": time_limit_s, "max_iterations": max_iterations},
+        group_labels=group_labels, territory_group=territory_group)
+    return plan
+
+
+def _targets(meas: np.ndarray, p: int, territory_group: np.ndarray, unit_group: np.ndarray,
+             capacity: np.ndarray | None, rep_ids: np.ndarray | None, reps: Any) -> np.ndarray:
+    """(p, m) targets: each part's total shared by its territories in proportion to capacity."""
+    if capacity is None:
+        cap = np.ones(p)
+    elif rep_ids is not None:
+        by_id = dict(zip(reps.ids, capacity, strict=True))
+        cap = np.array([by_id[r] for r in rep_ids], dtype=float)
+    else:
+        cap = np.asarray(capacity, dtype=float)
+    m = meas.shape[1]
+    targets = np.zeros((p, m))
+    for g in np.unique(territory_group):
+        tk = territory_group == g
+        total = meas[unit_group == g].sum(axis=0)
+        targets[tk] = total[None, :] * (cap[tk] / cap[tk].sum())[:, None]
+    return targets
+
+
+def _home_units(xy: np.ndarray, ugroup: np.ndarray, territory_group: np.ndarray,
+                homes: np.ndarray, ulock: np.ndarray, p: int) -> np.ndarray:
+    """Unit nearest each home within the territory's group, one distinct unit per territory."""
+    out = np.full(p, -1, dtype=np.int64)
+    taken = np.zeros(len(xy), dtype=bool)
+    # Units locked to another territory cannot be a centre; nearest-first greedy by distance.
+    d_all = []
+    for k in range(p):
+        cand = np.flatnonzero((ugroup == territory_group[k]) & ((ulock < 0) | (ulock == k)))
+        d = np.hypot(*(xy[cand] - homes[k]).T)
+        d_all.append((cand, d))
+    order = np.argsort([d.min() if len(d) else np.inf for _, d in d_all], kind="stable")
+    for k in order:
+        cand, d = d_all[k]
+        for j in cand[np.argsort(d, kind="stable")]:
+            if not taken[j]:
+                out[k] = j
+                taken[j] = True
+                break
+    return out
+
+
+def _build_plan(*, scenario: Scenario, territory: np.ndarray, p: int, rep_ids: np.ndarray,
+                names: tuple[str, ...], tol: np.ndarray, meas: np.ndarray, targets: np.ndarray,
+                xy: np.ndarray, centers_xy: np.ndarray | None, contiguous: bool,
+                group: np.ndarray | None, current: np.ndarray | None, result: PartitionResult,
+                account_unit: np.ndarray,
+                notes: list[str], t0: float, seed: int, objective: str,
+                parameters: dict[str, Any], group_labels: np.ndarray,
+                territory_group: np.ndarray) -> TerritoryPlan:
+    acc = scenario.accounts
+    table, _ = metrics.territory_table(
+        xy=xy, territory=territory, p=p, measures=meas, names=names, targets=targets,
+        centers_xy=centers_xy, group=group)
+    tids = tuple(f"T{k + 1:03d}" for k in range(p))
+    table.insert(0, "territory", list(tids))
+    table.insert(1, "rep_id", list(rep_ids))
+    if group is not None:
+        table.insert(2, "part", group_labels[territory_group])
+    violations = []
+    for m, tl in zip(names, tol, strict=True):
+        out = table.loc[table[f"{m}_dev"].abs() > tl + 1e-9]
+        if len(out):
+            worst = out.loc[out[f"{m}_dev"].abs().idxmax()]
+            violations.append(
+                f"{m}: {len(out)} territories beyond ±{100 * tl:.1f} % (worst {worst['territory']}"
+                f" {100 * worst[f'{m}_dev']:+.1f} %): {list(out['territory'])[:8]}")
+    if contiguous and not table["contiguous"].all():
+        bad = table.loc[~table["contiguous"], "territory"].tolist()
+        violations.append(f"contiguity: {len(bad)} territories in several pieces: {bad[:8]}")
+    moved = pd.DataFrame(columns=["account_id", "from_rep", "to_rep", "reason"])
+    if current is not None:
+        unit_reason = np.full(len(result.assignment), "compactness", dtype=object)
+        unit_reason[result.moved] = np.asarray(result.move_reasons, dtype=object)
+        moved = metrics.moves_table(acc.ids, current, territory, rep_ids,
+                                    unit_reason[account_unit])
+    unassigned = pd.DataFrame({"account_id": acc.ids[territory < 0],
+                               "reason": "no territory could take it"})
+    return TerritoryPlan(
+        account_ids=acc.ids, territory=territory.astype(np.int64), territory_ids=tids,
+        rep_ids=tuple(str(r) for r in rep_ids), territories=table, measure_names=names,
+        tolerance=tol, feasible=not violations and len(unassigned) == 0,
+        violations=tuple(violations), moved=moved, unassigned=unassigned,
+        objective=float(result.objective), objective_name=objective,
+        lower_bound=result.lower_bound, lower_bound_kind=result.lower_bound_kind,
+        runtime_s=time.perf_counter() - t0, seed=seed, parameters=parameters,
+        lonlat=acc.lonlat, contiguous_required=contiguous, notes=tuple(notes),
+        engine=result, scenario=scenario)
+
+
+def partition_units(
+    units: pd.DataFrame,
+    territories: int,
+    *,
+    measures: Sequence[str],
+    x: str = "x",
+    y: str = "y",
+    id_col: str = "id",
+    edges: pd.DataFrame | None = None,
+    tolerance: float | Mapping[str, float] = 0.05,
+    contiguous: bool = True,
+    objective: Literal["sum_distance", "diameter"] = "sum_distance",
+    weight: str | None = None,
+    time_limit_s: float = 60.0,
+    seed: int = 0,
+    max_iterations: int | None = None,
+    params: PartitionParams | None = None,
+) -> tuple[pd.DataFrame, PartitionResult]:
+    """Partition a generic table of basic units with planar coordinates and any measures.
+
+    ``edges`` has columns ``u, v`` of unit ids (built as a trimmed Delaunay graph when None).
+    Returns ``(assignment frame with id, territory (0-based), result)``.
+
+    Raises
+    ------
+    InvalidInputError
+        Missing columns, duplicate or unknown ids, bad numbers (naming rows and values).
+    """
+    from territory.errors import Problem
+
+    need = [id_col, x, y, *measures] + ([weight] if weight else [])
+    missing = [c for c in need if c not in units.columns]
+    if missing:
+        raise InvalidInputError(f"The units table lacks column(s) {missing}; its columns are "
+                                f"{list(units.columns)}.")
+    if len(units) == 0:
+        raise InvalidInputError("The units table is empty.")
+    ids = units[id_col].astype(str).to_numpy()
+    problems: list[Problem] = []
+    dup = pd.Series(ids).duplicated(keep=False).to_numpy()
+    for i in np.flatnonzero(dup):
+        problems.append(Problem(int(units.index[i]), ids[i], id_col, ids[i], "duplicate id"))
+    cols = {}
+    for c in [x, y, *measures] + ([weight] if weight else []):
+        v = pd.to_numeric(units[c], errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isfinite(v) | ((v < 0) if c not in (x, y) else np.zeros(len(v), bool))
+        for i in np.flatnonzero(bad):
+            problems.append(Problem(int(units.index[i]), ids[i], c, units[c].iloc[i],
+                                    "expected a finite number" + ("" if c in (x, y)
+                                                                  else " >= 0")))
+        cols[c] = v
+    if problems:
+        raise InvalidInputError(f"{len(problems)} problem(s) in the units table:", problems,
+                                kind="Unit")
+    xy = np.column_stack([cols[x], cols[y]])
+    meas = np.column_stack([cols[m] for m in measures])
+    index = {k: i for i, k in enumerate(ids)}
+    if edges is not None:
+        if not {"u", "v"} <= set(edges.columns):
+            raise InvalidInputError(f"The edges table needs columns u, v; it has "
+                                    f"{list(edges.columns)}.")
+        eu = edges["u"].astype(str).to_numpy()
+        ev = edges["v"].astype(str).to_numpy()
+        unknown = [(int(r), a) for r, a in zip(edges.index, eu, strict=True) if a not in index]
+        unknown += [(int(r), b) for r, b in zip(edges.index, ev, strict=True) if b not in index]
+        if unknown:
+            raise InvalidInputError(
+                f"{len(unknown)} edge end(s) name unknown unit ids:",
+                [Problem(r, None, "u/v", a, "not an id of the units table") for r, a in unknown],
+                kind="Edge")
+        e = np.column_stack([[index[a] for a in eu], [index[b] for b in ev]]).astype(np.int64)
+    else:
+        e, _ = account_graph(xy)
+    tol = _tolerances(tolerance, measures)
+    try:
+        problem = PartitionProblem(xy=xy, measures=meas, n_territories=int(territories),
+                                   tolerance=tol, edges=e, contiguous=contiguous,
+                                   objective=objective,
+                                   weights=cols[weight] if weight else None,
+                                   measure_names=tuple(measures))
+    except SolverInputError as exc:
+        raise InvalidInputError(f"Cannot build the partitioning problem: {exc}") from exc
+    result = solve_partition(problem, time_limit_s=time_limit_s, seed=seed,
+                             max_iterations=max_iterations, params=params)
+    return pd.DataFrame({"id": ids, "territory": result.assignment}), result

@@ -1,0 +1,69 @@
+"""The executor: results by key, retries, killed workers survived, nothing lost."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from territory.executor import LocalExecutor
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def fail_on_three(x: int) -> int:
+    if x == 3:
+        raise ValueError("three is bad")
+    return x
+
+
+def die_once(arg: tuple[int, str]) -> int:
+    """Kill the worker process the first time task ``x`` runs (a marker file remembers)."""
+    x, folder = arg
+    marker = Path(folder) / f"died-{x}"
+    if x == 2 and not marker.exists():
+        marker.write_text("x")
+        os.kill(os.getpid(), signal.SIGKILL)
+    return x + 100
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_results_by_key_and_progress(workers: int) -> None:
+    seen = []
+    out = LocalExecutor(workers=workers).map_tasks(
+        square, list(range(6)), keys=[f"k{i}" for i in range(6)],
+        progress=lambda d, t: seen.append((d, t)))
+    assert out.results == {f"k{i}": i * i for i in range(6)}
+    assert not out.errors
+    assert seen[-1] == (6, 6) and len(seen) == 6
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_failing_task_is_retried_then_reported(workers: int) -> None:
+    out = LocalExecutor(workers=workers, retries=2).map_tasks(
+        fail_on_three, [1, 2, 3, 4], keys=["a", "b", "c", "d"])
+    assert out.results == {"a": 1, "b": 2, "d": 4}
+    assert "three is bad" in out.errors["c"]
+    assert out.attempts["c"] == 3
+
+
+def test_killed_worker_is_survived(tmp_path) -> None:
+    tasks = [(i, str(tmp_path)) for i in range(5)]
+    out = LocalExecutor(workers=2, retries=1).map_tasks(die_once, tasks,
+                                                        keys=list(range(5)))
+    assert out.results == {i: i + 100 for i in range(5)}
+    assert not out.errors
+    assert (tmp_path / "died-2").exists()
+    assert out.attempts[2] == 2
+
+
+def test_killed_worker_without_retries_is_reported_not_lost(tmp_path) -> None:
+    tasks = [(i, str(tmp_path)) for i in range(4)]
+    out = LocalExecutor(workers=2, retries=0).map_tasks(die_once, tasks,
+                                                        keys=list(range(4)))
+    assert set(out.results) | set(out.errors) == {0, 1, 2, 3}
+    assert "died" in out.errors[2]

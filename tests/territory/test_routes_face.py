@@ -1,0 +1,86 @@
+"""territory.plan_routes: per-rep call cycles from a plan, every visit accounted for."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from territory import synth
+from territory.errors import InvalidInputError
+from territory.routes import plan_routes
+from territory.travel import pairwise_km
+
+
+@pytest.fixture(scope="module")
+def scenario():
+    return synth.china_scenario(240, n_reps=3, seed=4, provinces=["31"])
+
+
+@pytest.fixture(scope="module")
+def assignment(scenario):
+    d = pairwise_km(scenario.accounts.lonlat, scenario.reps.home_lonlat)
+    return dict(zip(scenario.accounts.ids, scenario.reps.ids[d.argmin(1)], strict=True))
+
+
+@pytest.fixture(scope="module")
+def routes(scenario, assignment):
+    return plan_routes(scenario, assignment=assignment, time_limit_s=5, seed=0,
+                       max_iterations=300)
+
+
+def test_every_required_visit_served_or_dropped_with_reason(scenario, assignment,
+                                                            routes) -> None:
+    acc = scenario.accounts
+    need = dict(zip(acc.ids, acc.visits, strict=True))
+    served = routes.schedule.groupby("account_id").size()
+    dropped = routes.dropped.groupby("account_id").size()
+    for a, v in need.items():
+        assert served.get(a, 0) + dropped.get(a, 0) >= v
+    assert routes.dropped["reason"].isin(
+        ["closed", "unreachable", "frozen", "no_time", "gap", "appointment"]).all()
+    # Visits go to the assigned rep.
+    rep = routes.schedule["account_id"].map(assignment)
+    assert (rep == routes.schedule["rep_id"]).all()
+
+
+def test_schedule_times_are_consistent(routes) -> None:
+    s = routes.schedule
+    assert (s["arrival_min"] <= s["start_min"]).all()
+    assert (s["start_min"] < s["departure_min"]).all()
+    for _, day in s.groupby(["rep_id", "day"]):
+        day = day.sort_values("sequence")
+        assert (day["arrival_min"].to_numpy()[1:] >= day["departure_min"].to_numpy()[:-1]).all()
+        assert list(day["sequence"]) == list(range(1, len(day) + 1))
+
+
+def test_rep_table_and_summary(scenario, routes) -> None:
+    r = routes.reps.set_index("rep_id")
+    assert set(r.index) == set(scenario.reps.ids)
+    np.testing.assert_allclose(r["simulated_workload_h"],
+                               r["visit_h"] + r["drive_h"] + r["break_h"])
+    assert (r["utilisation"] <= 1.0 + 1e-9).all()
+    assert "reps" in routes.summary()
+    d = routes.to_dict()
+    assert set(d["simulated_workload_hours"]) == set(scenario.reps.ids)
+
+
+def test_same_seed_same_schedule(scenario, assignment, routes) -> None:
+    again = plan_routes(scenario, assignment=assignment, time_limit_s=5, seed=0,
+                        max_iterations=300)
+    assert again.schedule.equals(routes.schedule)
+
+
+def test_parallel_equals_inline(scenario, assignment, routes) -> None:
+    par = plan_routes(scenario, assignment=assignment, time_limit_s=5, seed=0,
+                      max_iterations=300, workers=2)
+    assert par.schedule.equals(routes.schedule)
+
+
+def test_route_lines(routes) -> None:
+    gdf = routes.to_geodataframe()
+    assert len(gdf) == len(routes.days[routes.days["visits"] > 0])
+
+
+def test_unknown_rep_in_assignment(scenario) -> None:
+    with pytest.raises(InvalidInputError, match="not in the scenario"):
+        plan_routes(scenario, assignment={scenario.accounts.ids[0]: "R9999"})
