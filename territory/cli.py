@@ -9,6 +9,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -168,6 +169,96 @@ def partition_cmd(
         _fail(exc, 1)
     typer.echo(f"wrote {out}")
     raise typer.Exit(0 if feasible else 3)
+
+
+def _read_assignment(path: Path) -> dict[str, str]:
+    """account id -> rep id from a CSV with ``account_id`` (or ``id``) and ``rep_id``."""
+    from territory import io
+
+    table = io.read_table(path)
+    acc_col = next((c for c in ("account_id", "id") if c in table.columns), None)
+    if acc_col is None or "rep_id" not in table.columns:
+        raise InvalidInputError(
+            f"{path}: an assignment needs columns account_id (or id) and rep_id; found "
+            f"{list(table.columns)[:10]}.")
+    dup = table[acc_col].astype(str).duplicated(keep=False)
+    if dup.any():
+        raise InvalidInputError(
+            f"{path}: account ids listed twice in the assignment: "
+            f"{sorted(set(table.loc[dup, acc_col].astype(str)))[:10]}.")
+    return dict(zip(table[acc_col].astype(str), table["rep_id"].astype(str), strict=True))
+
+
+@app.command("route")
+def route_cmd(
+    accounts: Path = typer.Argument(..., help="Accounts table (CSV, Excel, GeoPackage, ...)."),
+    reps: Path = typer.Argument(..., help="Reps table."),
+    assignment: Path | None = typer.Option(
+        None, "--assignment", help="CSV with account_id,rep_id (as written by `partition` or "
+        "`plan`); default the accounts' current_rep column."),
+    time_limit: float = typer.Option(10.0, "--time-limit", help="Seconds per rep."),
+    workers: int = typer.Option(1, "--workers", help="Processes (reps are planned in parallel)."),
+    seed: int = typer.Option(0, "--seed"),
+    out: Path = typer.Option(Path("out"), "--out", help="Folder for schedule.csv, "
+                             "routes.geojson, route_days.csv and dropped.csv."),
+) -> None:
+    """Plan every rep's call cycle: who is visited on which day, in which order, at what time.
+
+    Writes schedule.csv (rep_id, day, sequence, account_id, arrival, departure, ...),
+    routes.geojson (one line per rep and day), route_days.csv and dropped.csv (each dropped
+    visit with its reason). Exit code 0, 2 on bad input, 1 on an internal error.
+    """
+    from territory import io
+    from territory.model import Scenario
+    from territory.reports import write_geo
+    from territory.routes import plan_routes
+
+    try:
+        scenario = Scenario(accounts=io.read_accounts(accounts), reps=io.read_reps(reps),
+                            name=accounts.stem)
+        mapping = _read_assignment(assignment) if assignment is not None else None
+        if mapping is not None:
+            unknown = sorted(set(mapping) - set(scenario.accounts.ids))
+            if unknown:
+                raise InvalidInputError(f"{assignment}: {len(unknown)} account id(s) not among "
+                                        f"the accounts: {unknown[:10]}.")
+        progress = _progress_bar("routes")
+        routes = plan_routes(scenario, assignment=mapping, time_limit_s=time_limit, seed=seed,
+                             workers=workers, progress=progress)
+    except (InvalidInputError, ValueError) as exc:
+        _fail(exc, 2)
+    except TerritoryError as exc:
+        _fail(exc, 1)
+    out.mkdir(parents=True, exist_ok=True)
+    io.write_csv(routes.schedule, out / "schedule.csv")
+    io.write_csv(routes.days, out / "route_days.csv")
+    io.write_csv(routes.dropped, out / "dropped.csv")
+    if len(routes.unassigned):
+        io.write_csv(routes.unassigned, out / "unassigned.csv")
+    write_geo(routes.to_geodataframe(), out / "routes.geojson")
+    typer.echo(routes.summary())
+    typer.echo(f"wrote {out}/schedule.csv, routes.geojson, route_days.csv, dropped.csv")
+    raise typer.Exit(1 if routes.failed else 0)
+
+
+def _progress_bar(what: str) -> Any:
+    """A tqdm bar as a ``progress(done, total)`` callback; silent when not on a terminal."""
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    state: dict[str, Any] = {}
+
+    def update(done: int, total: int) -> None:
+        bar = state.get("bar")
+        if bar is None:
+            bar = state["bar"] = tqdm(total=total, desc=what, unit="rep", file=sys.stderr)
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+
+    return update
 
 
 def main() -> None:  # pragma: no cover - console entry point alias
