@@ -45,7 +45,7 @@ def test_delaunay_of_a_square_and_trimming_an_outlier():
     length = lambda e: np.hypot(*(two[e[:, 0]] - two[e[:, 1]]).T)  # noqa: E731
     assert len(cross(full)) >= len(cross(kept)) > 1
     assert length(cross(kept)).max() <= 2 * length(cross(full)).min() + 1e-9
-    joined, added = connect_components(two, kept)
+    _, added = connect_components(two, kept)
     assert len(added) == 0
 
 
@@ -58,7 +58,7 @@ def test_clusters_keep_their_delaunay_neighbours():
     cluster = np.repeat(np.arange(9), 25)
     e = delaunay_edges(xy, trim_factor=3.0)
     a, b = cluster[e[:, 0]], cluster[e[:, 1]]
-    pairs = {(min(x, y), max(x, y)) for x, y in zip(a, b) if x != y}
+    pairs = {(min(x, y), max(x, y)) for x, y in zip(a, b, strict=True) if x != y}
     side = {(min(i, j), max(i, j)) for i, (x1, y1) in enumerate(blocks)
             for j, (x2, y2) in enumerate(blocks) if abs(x1 - x2) + abs(y1 - y2) == 1}
     assert side <= pairs  # all 12 side-by-side pairs; a tree would have 8 links
