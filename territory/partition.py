@@ -519,7 +519,18 @@ def partition(
             move_size=move_size, measure_names=names)
     except SolverInputError as exc:
         raise InvalidInputError(f"Cannot build the partitioning problem: {exc}") from exc
-    left = max(time_limit_s - (time.perf_counter() - t0), 0.1)
+    # Contiguity is reported on the account graph: the unit graph when units are accounts,
+    # otherwise built now, inside the time limit rather than after it.
+    if units.n_units == n:
+        inverse = np.empty(n, dtype=np.int64)
+        inverse[u] = np.arange(n)
+        report_edges = inverse[edges] if len(edges) else edges
+    else:
+        report_edges, _ = account_graph(xy, group if nest is not None else None)
+    # What follows the search (tables, medoids, moves) is linear in the accounts: keep a
+    # share of the limit for it.
+    reserve = min(0.1 * time_limit_s, 2e-5 * n * max(1.0, np.log2(max(p, 2))))
+    left = max(time_limit_s - (time.perf_counter() - t0) - reserve, 0.1)
     result = solve_partition(problem, time_limit_s=left, seed=seed,
                              max_iterations=max_iterations, params=params)
     territory = result.assignment[u]
@@ -530,6 +541,7 @@ def partition(
         meas=meas, targets=account_targets, xy=xy, centers_xy=centers, contiguous=contiguous,
         group=group if nest is not None else None, current=current_acc if realign else None,
         result=result, account_unit=u, notes=notes, t0=t0, seed=seed, objective=objective,
+        edges=report_edges,
         parameters={"territories": p, "tolerance": dict(zip(names, tol.tolist(), strict=True)),
                     "measures": list(names), "contiguous": contiguous, "objective": objective,
                     "centres": centres, "nest": nest, "realign": realign,
@@ -585,14 +597,14 @@ def _build_plan(*, scenario: Scenario, territory: np.ndarray, p: int, rep_ids: n
                 names: tuple[str, ...], tol: np.ndarray, meas: np.ndarray, targets: np.ndarray,
                 xy: np.ndarray, centers_xy: np.ndarray | None, contiguous: bool,
                 group: np.ndarray | None, current: np.ndarray | None, result: PartitionResult,
-                account_unit: np.ndarray,
+                account_unit: np.ndarray, edges: np.ndarray | None,
                 notes: list[str], t0: float, seed: int, objective: str,
                 parameters: dict[str, Any], group_labels: np.ndarray,
                 territory_group: np.ndarray) -> TerritoryPlan:
     acc = scenario.accounts
     table, _ = metrics.territory_table(
         xy=xy, territory=territory, p=p, measures=meas, names=names, targets=targets,
-        centers_xy=centers_xy, group=group)
+        centers_xy=centers_xy, group=group, edges=edges)
     tids = tuple(f"T{k + 1:03d}" for k in range(p))
     table.insert(0, "territory", list(tids))
     table.insert(1, "rep_id", list(rep_ids))
