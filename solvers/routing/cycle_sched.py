@@ -46,9 +46,12 @@ _FIELDS = ("travel", "cost", "node_loc", "node_svc", "node_pen", "node_app", "al
 
 def pack_instance(inst: Any) -> tuple:
     """The numba view of a ``cycle_prep.Instance``: a tuple of arrays in the order above
-    (bool for ``node_app`` and ``allowed``, int64 for the rest)."""
-    return tuple(np.ascontiguousarray(getattr(inst, f), dtype=np.bool_
-                                      if f in ("node_app", "allowed") else np.int64)
+    (bool for ``node_app`` and ``allowed``, int64 for the rest), always C-contiguous and
+    writeable: a read-only input array would be a new numba type, compiled anew (and not by
+    ``warm_up``)."""
+    return tuple(np.require(getattr(inst, f), dtype=np.bool_
+                            if f in ("node_app", "allowed") else np.int64,
+                            requirements=("C", "W"))
                  for f in _FIELDS)
 
 

@@ -13,9 +13,12 @@ Iteration (after Christiaens & Vanden Berghe, "Slack induction by string removal
    consecutive visits from each of up to ``k_s`` days (string length up to ``l_max``, mean
    ``c_bar`` visits removed); with probability ``p_stay`` instead add a trip (1..k nights at
    one remote account, emptying its days and the day after) or drop a night or a whole trip;
+   with probability ``p_target`` (while visits are unserved) make room for an unserved visit
+   instead (``target_ruin``: a string from one of its days, strings near it; it is inserted
+   first);
 2. recreate: the cut visits plus unserved visits near the seed (``n_extra``, four times as
-   many after a stay move), in one of four orders (random, value, far from home, close to
-   home), each at its cheapest feasible position on any allowed day, skipping each position
+   many after a stay move), in one of five orders (random, value, far from home, close to
+   home, value per minute of visit and nearest legs), each at its cheapest feasible position on any allowed day, skipping each position
    with probability ``blink``; stays touched are then moved to the last visit of their day or
    the first of the next when cheaper;
 3. accept by simulated annealing on the objective, temperature ``T`` given per call
