@@ -27,6 +27,29 @@ from territory.workload import estimate_workload, size_force
 
 __version__ = "0.1.0"
 
+# The solver faces load numba kernels and OR-Tools: imported on first use, so that
+# ``import territory`` stays quick for IO and geography.
+_LAZY = {
+    "partition": ("territory.partition", "partition"),
+    "partition_units": ("territory.partition", "partition_units"),
+    "TerritoryPlan": ("territory.partition", "TerritoryPlan"),
+    "plan_routes": ("territory.routes", "plan_routes"),
+    "RoutePlan": ("territory.routes", "RoutePlan"),
+    "plan": ("territory.planning", "plan"),
+    "NationalPlan": ("territory.planning", "NationalPlan"),
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'territory' has no attribute {name!r}")
+
 __all__ = [
     "Accounts",
     "Calendar",
@@ -35,19 +58,26 @@ __all__ = [
     "InvalidInputError",
     "MatrixProvider",
     "ModelProvider",
+    "NationalPlan",
     "NoSolutionError",
     "OSRMProvider",
     "Reps",
+    "RoutePlan",
     "Scenario",
     "SegmentRules",
     "SolverError",
     "TerritoryError",
+    "TerritoryPlan",
     "TravelModel",
     "WeekHours",
     "__version__",
     "china",
     "coords",
     "estimate_workload",
+    "partition",
+    "partition_units",
+    "plan",
+    "plan_routes",
     "read_accounts",
     "read_reps",
     "read_table",

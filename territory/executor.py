@@ -15,6 +15,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import traceback
+import warnings
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -46,6 +47,31 @@ def _mp_context() -> mp.context.BaseContext:
     return mp.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
+def _ping() -> int:
+    return os.getpid()
+
+
+_POOL_OK: list[bool] = []
+
+
+def _pool_can_start() -> bool:
+    """Whether a worker process starts and runs a task (checked once per process).
+
+    A worker re-imports the parent's ``__main__`` script; without an ``if __name__ ==
+    "__main__"`` guard it dies at start-up, and every task would be lost to a broken pool.
+    """
+    if not _POOL_OK:
+        pool = ProcessPoolExecutor(max_workers=1, mp_context=_mp_context())
+        try:
+            pool.submit(_ping).result(timeout=120)
+            _POOL_OK.append(True)
+        except Exception:
+            _POOL_OK.append(False)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return _POOL_OK[0]
+
+
 @dataclass
 class LocalExecutor:
     """In this process (``workers=1``) or on a local process pool.
@@ -69,6 +95,13 @@ class LocalExecutor:
             raise ValueError("one key per task")
         workers = self.workers or os.cpu_count() or 1
         if workers <= 1 or len(tasks) <= 1:
+            return self._inline(fn, tasks, keys, progress)
+        if not _pool_can_start():
+            warnings.warn(
+                "Worker processes could not start, so the tasks run in this process. The usual "
+                "cause: a script that asks for workers > 1 must guard its entry point with "
+                "`if __name__ == \"__main__\":` (Python starts workers by re-importing the "
+                "script).", RuntimeWarning, stacklevel=3)
             return self._inline(fn, tasks, keys, progress)
         return self._pool(fn, tasks, keys, progress, min(workers, len(tasks)))
 

@@ -172,7 +172,8 @@ class RoutePlan:
         """Totals and the spread of the reps' simulated workload."""
         r = self.reps
         if len(r) == 0:
-            return "no routes"
+            failed = f"; FAILED reps: {sorted(self.failed)[:10]}" if self.failed else ""
+            return "no routes" + failed
         w = r["simulated_workload_h"]
         lines = [
             f"{len(r)} reps, {int(r['visits_served'].sum()):,}/{int(r['visits_required'].sum()):,}"

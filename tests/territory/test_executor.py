@@ -67,3 +67,23 @@ def test_killed_worker_without_retries_is_reported_not_lost(tmp_path) -> None:
                                                         keys=list(range(4)))
     assert set(out.results) | set(out.errors) == {0, 1, 2, 3}
     assert "died" in out.errors[2]
+
+
+def test_unguarded_script_falls_back_to_inline_with_a_warning(tmp_path) -> None:
+    # A script without `if __name__ == "__main__"` kills every worker at start-up; the tasks
+    # must still all run (here, in the script's own process) and the user be told why.
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import operator\n"
+        "from territory.executor import LocalExecutor\n"
+        "out = LocalExecutor(workers=2).map_tasks(operator.neg, [1, 2, 3], keys=['a', 'b', 'c'])\n"
+        "print(sorted(out.results.items()), sorted(out.errors))\n",
+        encoding="utf-8")
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=300, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "[('a', -1), ('b', -2), ('c', -3)] []" in run.stdout
+    assert "__main__" in run.stderr
