@@ -79,14 +79,25 @@ def main() -> int:
     ap.add_argument("--time-limit", type=float, default=60.0)
     ap.add_argument("--seeds", default="0", help="scenario seeds, comma list")
     ap.add_argument("--solvers", default="territory,kmeans,kmeans-constrained")
+    ap.add_argument("--measures", default="workload,potential,count",
+                    help="comma list of measures balanced within --tolerance")
     ap.add_argument("--out", default=str(HERE / "results" / "partition_china.csv"))
     args = ap.parse_args()
     solvers = args.solvers.split(",")
     rows = []
     for seed in [int(s) for s in args.seeds.split(",")]:
         sc = synth.china_scenario(args.accounts, seed=seed)
-        names = ("workload", "potential", "count")
+        names = tuple(m.strip() for m in args.measures.split(",") if m.strip())
         meas = account_measures(sc, names)
+        # How far each measure per account drifts between provinces: when two balanced
+        # measures drift apart, compact territories cannot hold both within the tolerance.
+        prov = sc.accounts.frame["province"].astype(str).to_numpy()
+        per = pd.DataFrame(meas / meas.mean(axis=0), columns=list(names)).groupby(prov).mean()
+        big = pd.Series(prov).value_counts()
+        per = per.loc[big[big >= 0.005 * len(prov)].index]
+        print("measure per account by province (provinces with >= 0.5 % of accounts), "
+              "relative to the national mean: " + ", ".join(
+                  f"{n} {per[n].min():.2f}-{per[n].max():.2f}" for n in names))
         xy = project_km(sc.accounts.lonlat)
         k = args.territories
         km_best = None
