@@ -71,20 +71,26 @@ def delaunay_edges(xy: np.ndarray, trim_factor: float | None = 3.0) -> np.ndarra
     if trim_factor is None or len(edges) == 0:
         return edges
     length = np.hypot(*(xy[edges[:, 0]] - xy[edges[:, 1]]).T)
-    both = np.concatenate([edges[:, 0], edges[:, 1]])
-    lens = np.concatenate([length, length])
-    order = np.lexsort((lens, both))
-    both, lens = both[order], lens[order]
-    starts = np.searchsorted(both, np.arange(n))
-    ends = np.searchsorted(both, np.arange(n), side="right")
-    deg = ends - starts
-    median = np.zeros(n)
-    has = deg > 0
-    median[has] = lens[starts[has] + (deg[has] - 1) // 2]
+    median = _lower_median_at_nodes(n, edges[:, 0], edges[:, 1], length)
     scale = np.maximum(median[edges[:, 0]], median[edges[:, 1]])
     keep = length <= trim_factor * scale
     return np.concatenate([edges[keep], _restore_between_clusters(
         n, edges[keep], edges[~keep], length[~keep], trim_factor)])
+
+
+def _lower_median_at_nodes(n: int, u: np.ndarray, v: np.ndarray, length: np.ndarray
+                           ) -> np.ndarray:
+    """(n,) lower median length of the edges ``(u, v)`` at each node (0 for isolated nodes)."""
+    ends = np.concatenate([u, v])
+    lens = np.concatenate([length, length])
+    order = np.lexsort((lens, ends))
+    ends, lens = ends[order], lens[order]
+    starts = np.searchsorted(ends, np.arange(n))
+    deg = np.searchsorted(ends, np.arange(n), side="right") - starts
+    median = np.zeros(n)
+    has = deg > 0
+    median[has] = lens[starts[has] + (deg[has] - 1) // 2]
+    return median
 
 
 def _restore_between_clusters(n: int, kept: np.ndarray, cut: np.ndarray, cut_len: np.ndarray,
@@ -117,17 +123,7 @@ def _restore_between_clusters(n: int, kept: np.ndarray, cut: np.ndarray, cut_len
     shortest = np.full(len(pairs), np.inf)
     np.minimum.at(shortest, inverse, cut_len)
     pa, pb = pairs // n_comp, pairs % n_comp
-    # Lower median of each cluster's shortest links, as for units.
-    ends = np.concatenate([pa, pb])
-    lens = np.concatenate([shortest, shortest])
-    order = np.lexsort((lens, ends))
-    ends, lens = ends[order], lens[order]
-    starts = np.searchsorted(ends, np.arange(n_comp))
-    stops = np.searchsorted(ends, np.arange(n_comp), side="right")
-    deg = stops - starts
-    scale = np.zeros(n_comp)
-    has = deg > 0
-    scale[has] = lens[starts[has] + (deg[has] - 1) // 2]
+    scale = _lower_median_at_nodes(n_comp, pa, pb, shortest)  # as for units, one level up
     pair_ok = shortest <= trim_factor * np.maximum(scale[pa], scale[pb])
     back = pair_ok[inverse] & (cut_len <= 2.0 * shortest[inverse])
     return cut[back]
