@@ -309,25 +309,15 @@ def solve_vrptw(
         for node in problem.visits.tolist():
             reasons.setdefault(node, REASON_NO_SOLUTION)
         check = check_solution(problem, [])
-        return _result(
-            problem,
-            check,
-            reasons,
-            runtime_s=time.perf_counter() - t0,
-            stop_reason=run.stop_reason,
-            seed=seed,
-            backend=chosen,
-            stats=stats,
-        )
-
-    routes = [[int(keep[x]) for x in r] for r in run.routes]
-    check = check_solution(problem, routes)
-    if any(not sc.feasible for sc in check.schedules):
-        routes, removed = _repair(problem, routes)
-        for node in removed:
-            reasons[node] = REASON_REPAIR
-        stats["repaired"] = len(removed)
+    else:
+        routes = [[int(keep[x]) for x in r] for r in run.routes]
         check = check_solution(problem, routes)
+        if any(not sc.feasible for sc in check.schedules):
+            routes, removed = _repair(problem, routes)
+            for node in removed:
+                reasons[node] = REASON_REPAIR
+            stats["repaired"] = len(removed)
+            check = check_solution(problem, routes)
     return _result(
         problem,
         check,
