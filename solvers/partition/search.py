@@ -37,6 +37,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from solvers._random import rand_u64
+
 SUM_DISTANCE = 0
 DIAMETER = 1
 
@@ -62,19 +64,8 @@ _EPS = 1e-9
 
 
 @nb.njit(cache=True, inline="always")
-def _rand(rng: np.ndarray) -> np.uint64:
-    """xorshift64*: one 64-bit draw; ``rng`` is a (1,) uint64 state array."""
-    x = rng[0]
-    x ^= x >> np.uint64(12)
-    x ^= x << np.uint64(25)
-    x ^= x >> np.uint64(27)
-    rng[0] = x
-    return x * np.uint64(2685821657736338717)
-
-
-@nb.njit(cache=True, inline="always")
 def _randint(rng: np.ndarray, n: int) -> int:
-    return int((_rand(rng) >> np.uint64(11)) % np.uint64(n))
+    return int((rand_u64(rng) >> np.uint64(11)) % np.uint64(n))
 
 
 @nb.njit(cache=True, inline="always")

@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from solvers._random import rand_u64
 from solvers.routing.cycle_sched import (
     ALLOWED,
     APP,
@@ -58,16 +59,6 @@ ROUTES, RLEN, SLOC, ELOC, NDAY, NPOS, EN, ET, LN, LT, RCOST, DUR, CAP = range(13
 
 
 # ---------------------------------------------------------------------------- random numbers
-@njit(cache=True, inline="always")
-def rand_u64(rng: np.ndarray) -> np.uint64:
-    x = rng[0]
-    x ^= x >> np.uint64(12)
-    x ^= x << np.uint64(25)
-    x ^= x >> np.uint64(27)
-    rng[0] = x
-    return x * np.uint64(2685821657736338717)
-
-
 @njit(cache=True, inline="always")
 def rand01(rng: np.ndarray) -> float:
     return float(rand_u64(rng) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
