@@ -30,13 +30,19 @@ __version__ = "0.1.0"
 # The solver faces load numba kernels and OR-Tools: imported on first use, so that
 # ``import territory`` stays quick for IO and geography.
 _LAZY = {
-    "partition": ("territory.partition", "partition"),
-    "partition_units": ("territory.partition", "partition_units"),
-    "TerritoryPlan": ("territory.partition", "TerritoryPlan"),
+    "partition": ("territory.alignment", "partition"),
+    "partition_units": ("territory.alignment", "partition_units"),
+    "TerritoryPlan": ("territory.alignment", "TerritoryPlan"),
     "plan_routes": ("territory.routes", "plan_routes"),
     "RoutePlan": ("territory.routes", "RoutePlan"),
     "plan": ("territory.planning", "plan"),
     "NationalPlan": ("territory.planning", "NationalPlan"),
+    "realignment_report": ("territory.whatif", "realignment_report"),
+    "RealignmentReport": ("territory.whatif", "RealignmentReport"),
+    "compare": ("territory.whatif", "compare"),
+    "Comparison": ("territory.whatif", "Comparison"),
+    "size_force_by_region": ("territory.whatif", "size_force_by_region"),
+    "calibrated_workload": ("territory.whatif", "calibrated_workload"),
 }
 
 
@@ -53,6 +59,7 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "Accounts",
     "Calendar",
+    "Comparison",
     "DataQualityWarning",
     "InfeasibleError",
     "InvalidInputError",
@@ -72,16 +79,21 @@ __all__ = [
     "WeekHours",
     "__version__",
     "china",
+    "calibrated_workload",
+    "compare",
     "coords",
     "estimate_workload",
     "partition",
     "partition_units",
+    "realignment_report",
+    "RealignmentReport",
     "plan",
     "plan_routes",
     "read_accounts",
     "read_reps",
     "read_table",
     "size_force",
+    "size_force_by_region",
     "synth",
     "workload",
     "write_accounts",

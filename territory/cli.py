@@ -131,7 +131,7 @@ def partition_cmd(
     still written), 2 on bad input, 1 on an internal error.
     """
     from territory import io
-    from territory.partition import partition, partition_units
+    from territory.alignment import partition, partition_units
     from territory.reports import write_assignment_csv
 
     names = [m.strip() for m in measures.split(",") if m.strip()]

@@ -28,7 +28,7 @@ import pandas as pd
 
 from territory.errors import InvalidInputError
 from territory.model import Scenario
-from territory.partition import TerritoryPlan, account_measures, partition
+from territory.alignment import TerritoryPlan, account_measures, partition
 from territory.routes import RoutePlan, plan_routes
 
 __all__ = ["LoopRound", "NationalPlan", "plan", "simulated_workload"]

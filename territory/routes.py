@@ -319,7 +319,7 @@ def plan_routes(
         appointments.
     """
     from territory.executor import LocalExecutor
-    from territory.partition import TerritoryPlan
+    from territory.alignment import TerritoryPlan
 
     t0 = time.perf_counter()
     if isinstance(source, TerritoryPlan):

@@ -23,6 +23,7 @@ def test_wheel_ships_data_and_works_from_elsewhere(tmp_path) -> None:
     for f in ("provinces.geojson", "cities.csv", "province_stats.csv", "adjacency.csv"):
         assert f"territory/_data/provinces/{f}" in names
     assert any(n.endswith("licenses/NOTICE") for n in names)
+    assert "territory/schemas/plan_request.v1.json" in names
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
                     "--target", str(target), str(wheel)], check=True)

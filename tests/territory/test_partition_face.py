@@ -1,4 +1,4 @@
-"""territory.partition: scenario in, TerritoryPlan out, judged at account level."""
+"""territory.partition (territory/alignment.py): scenario in, TerritoryPlan out, judged at account level."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from territory import synth
 from territory.errors import InvalidInputError
 from territory.model import Accounts, Reps, Scenario
-from territory.partition import partition, partition_units
+from territory.alignment import partition, partition_units
 
 ITER = 20_000  # deterministic budget: plans are reproducible
 
@@ -162,3 +162,13 @@ def test_reps_with_different_capacity_get_proportional_targets() -> None:
                      max_iterations=5_000)
     t = plan.territories
     assert t.loc[0, "count_target"] == pytest.approx(600 * 0.5 / 3.5)
+
+
+def test_public_partition_stays_the_function_after_submodules_load() -> None:
+    # A submodule named like a public function would replace it on the package once imported.
+    import territory
+    import territory.planning  # noqa: F401
+    import territory.whatif  # noqa: F401
+
+    assert callable(territory.partition) and territory.partition.__name__ == "partition"
+    assert territory.plan.__name__ == "plan"
