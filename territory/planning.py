@@ -26,9 +26,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from territory.alignment import TerritoryPlan, account_measures, partition
 from territory.errors import InvalidInputError
 from territory.model import Scenario
-from territory.alignment import TerritoryPlan, account_measures, partition
 from territory.routes import RoutePlan, plan_routes
 
 __all__ = ["LoopRound", "NationalPlan", "plan", "simulated_workload"]

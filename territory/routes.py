@@ -318,8 +318,8 @@ def plan_routes(
         Unknown rep ids in the assignment, a rep who works no day of the cycle, bad
         appointments.
     """
-    from territory.executor import LocalExecutor
     from territory.alignment import TerritoryPlan
+    from territory.executor import LocalExecutor
 
     t0 = time.perf_counter()
     if isinstance(source, TerritoryPlan):

@@ -36,10 +36,10 @@ import numpy as np
 import pandas as pd
 
 from territory import china, metrics
+from territory.alignment import TerritoryPlan, account_measures
 from territory.errors import InvalidInputError, TerritoryError
 from territory.io import write_csv
 from territory.model import REP_COLUMNS, Scenario
-from territory.alignment import TerritoryPlan, account_measures
 from territory.planning import NationalPlan, plan
 from territory.synth import place_reps
 from territory.workload import estimate_workload, size_force

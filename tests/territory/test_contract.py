@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 
 from territory import contract, synth
+from territory.alignment import partition
 from territory.errors import (
     InfeasibleError,
     InvalidInputError,
@@ -20,7 +21,6 @@ from territory.errors import (
 )
 from territory.hours import format_clock
 from territory.io import ACCOUNT_ALIASES, REP_ALIASES
-from territory.alignment import partition
 from territory.planning import plan
 
 FAST_PLAN = {"partition_time_s": 2, "route_time_s": 0.5, "max_rounds": 1, "seed": 0}

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from territory import synth
+from territory.alignment import partition, partition_units
 from territory.errors import InvalidInputError
 from territory.model import Accounts, Reps, Scenario
-from territory.alignment import partition, partition_units
 
 ITER = 20_000  # deterministic budget: plans are reproducible
 
@@ -167,8 +167,8 @@ def test_reps_with_different_capacity_get_proportional_targets() -> None:
 def test_public_partition_stays_the_function_after_submodules_load() -> None:
     # A submodule named like a public function would replace it on the package once imported.
     import territory
-    import territory.planning  # noqa: F401
-    import territory.whatif  # noqa: F401
+    import territory.planning
+    import territory.whatif
 
     assert callable(territory.partition) and territory.partition.__name__ == "partition"
     assert territory.plan.__name__ == "plan"

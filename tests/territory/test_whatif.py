@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from territory import synth
+from territory.alignment import TerritoryPlan, partition
 from territory.errors import InvalidInputError
 from territory.model import Scenario
-from territory.alignment import TerritoryPlan, partition
 from territory.whatif import (
     Comparison,
     RealignmentReport,
