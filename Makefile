@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-ACCOUNTS ?= 20000
+ACCOUNTS ?= 5000
 OUT    ?= out
 # Extra arguments for pytest, e.g. `make test PYTEST_ARGS="-m slow"`.
 PYTEST_ARGS ?=

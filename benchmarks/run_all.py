@@ -23,7 +23,8 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "partition_china": ([], ["--accounts", "5000", "--territories", "25", "--time-limit", "20"]),
     "routing_vrptw": ([], ["--time-limit", "5", "--instances", "C101", "R101", "RC105"]),
     "call_cycle": ([], ["--reps", "2", "--time-limit", "5", "--factor", "2"]),
-    "planning_loop": ([], ["--accounts", "1500", "--time-limit", "60"]),
+    "planning_loop": ([], ["--accounts", "1500", "--time-limit", "10", "--route-time", "0.5",
+                           "--max-rounds", "3"]),
     "scale": ([], ["--sizes", "1000,10000"]),
     "load_test": ([], ["--requests", "40"]),
 }

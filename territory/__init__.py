@@ -43,6 +43,7 @@ _LAZY = {
     "Comparison": ("territory.whatif", "Comparison"),
     "size_force_by_region": ("territory.whatif", "size_force_by_region"),
     "calibrated_workload": ("territory.whatif", "calibrated_workload"),
+    "headcount_variants": ("territory.whatif", "headcount_variants"),
 }
 
 
@@ -84,6 +85,7 @@ __all__ = [
     "compare",
     "coords",
     "estimate_workload",
+    "headcount_variants",
     "partition",
     "partition_units",
     "plan",

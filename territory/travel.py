@@ -8,6 +8,11 @@ Model (every constant a field of ``TravelModel``, so it can be calibrated):
 * speed by area type of each end: urban 25 km/h, suburban 40 km/h, rural 60 km/h. A trip runs its
   first ``highway_after_km`` (30 km) at the harmonic mean of the two ends' local speeds (half the
   distance in each area) and the rest at ``highway_kmh`` (80 km/h: expressway plus access);
+* long legs go by public transport when that is faster (``long_haul``): high-speed rail at 2 h
+  fixed (to and from stations, waiting) plus the road distance at 200 km/h, air at 4 h plus
+  700 km/h. Rail takes over from driving at about 220 road km, air from rail at about 560 km; a
+  rep in Urumqi reaches Kashgar (1,470 road km) in about 6 h, as reps there do (by plane), not
+  in two days' drive;
 * area type from local population density (persons/km^2): urban at or above 1,500, suburban at
   or above 300, rural below. Density is a kernel estimate from the bundled GeoNames places
   (each place spread as a Gaussian whose width grows with the square root of its population,
@@ -25,7 +30,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -153,6 +158,10 @@ class TravelModel:
     highway_after_km: float = 30.0
     urban_density: float = 1500.0
     suburban_density: float = 300.0
+    #: Public transport for long legs, (fixed minutes, km/h on the road distance) per mode:
+    #: high-speed rail (to and from stations, waiting: 2 h) and air (4 h). A leg takes the
+    #: fastest of driving and these; () drives everywhere.
+    long_haul: tuple[tuple[float, float], ...] = ((120.0, 200.0), (240.0, 700.0))
 
     def __post_init__(self) -> None:
         # InvalidInputError is a ValueError, so callers catching ValueError still work.
@@ -167,6 +176,15 @@ class TravelModel:
         if not self.highway_after_km >= 0:
             raise InvalidInputError(f"TravelModel.highway_after_km={self.highway_after_km!r}; "
                                     "expected >= 0.")
+        try:
+            modes = tuple((float(a), float(b)) for a, b in self.long_haul)
+        except (TypeError, ValueError):
+            raise InvalidInputError(f"TravelModel.long_haul={self.long_haul!r}; expected pairs "
+                                    "(fixed minutes, km/h).") from None
+        if any(not (a >= 0 and b > 0 and np.isfinite(a) and np.isfinite(b)) for a, b in modes):
+            raise InvalidInputError(f"TravelModel.long_haul={self.long_haul!r}; expected fixed "
+                                    "minutes >= 0 and km/h > 0.")
+        object.__setattr__(self, "long_haul", modes)
         if not 0 <= self.suburban_density <= self.urban_density:
             raise InvalidInputError(
                 f"TravelModel: suburban_density={self.suburban_density!r}, urban_density="
@@ -197,7 +215,11 @@ class TravelModel:
                                                                                   dtype=float))
         near = np.minimum(road_km, self.highway_after_km)
         far = road_km - near
-        return 60.0 * (near / v_local + far / self.highway_kmh)
+        minutes = 60.0 * (near / v_local + far / self.highway_kmh)
+        # Each mode is increasing in distance, so the fastest of them is too.
+        for fixed, kmh in self.long_haul:
+            minutes = np.minimum(minutes, fixed + 60.0 * road_km / kmh)
+        return minutes
 
     def road_km(self, lon1: np.ndarray | float, lat1: np.ndarray | float,
                 lon2: np.ndarray | float, lat2: np.ndarray | float) -> np.ndarray:
@@ -275,6 +297,9 @@ class TravelModel:
         min_m = sp.csr_matrix((minutes, (rows, idx.ravel())), shape=(n, n))
         return km_m, min_m
 
-    def to_dict(self) -> dict[str, float]:
+    def to_dict(self) -> dict[str, Any]:
         """The parameters as a JSON-ready dict."""
-        return {k: float(getattr(self, k)) for k in self.__dataclass_fields__}
+        out: dict[str, Any] = {k: float(getattr(self, k)) for k in self.__dataclass_fields__
+                               if k != "long_haul"}
+        out["long_haul"] = [list(m) for m in self.long_haul]
+        return out

@@ -8,9 +8,15 @@ Estimated workload of an account over one call cycle (minutes)::
 territory or route exists (the planning loop later replaces it by simulated routes):
 
 * local density ``rho_i`` (accounts/km^2) from the distance to the k-th nearest account
-  (``rho = k / (pi r_k^2)``, k = 15);
-* on a working day a rep visits a fraction ``q = mean(visits) / D`` of the accounts around, so the
-  day's stops lie at density ``rho_i q``; a tour through points of density ``rho`` is about
+  (``rho = k / (pi r_k^2)``, k = 5: accounts come in clusters, towns and streets, and a day's
+  tour runs inside one);
+* on a working day a rep visits a fraction ``q = c * mean(visits) / D`` of the accounts around,
+  so the day's stops lie at density ``rho_i q``. ``c = 1`` would be a rep who spreads each day
+  over the whole territory; reps group nearby accounts on the same day, which makes the day's
+  stops denser (``clustering`` c = 2.5 by default, calibrated against simulated call cycles:
+  on the synthetic China scenario, 5,000 accounts, seed 0, the estimate's national total comes
+  within 3 % of the simulated one, where c = 1, k = 15 overstated it by 44 %, and it cuts the
+  per-territory log error from 0.35 to 0.29). A tour through points of density ``rho`` is about
   ``0.7124 / sqrt(rho)`` km per point (Beardwood-Halton-Hammersley constant for the Euclidean
   TSP), times the road circuity;
 * the two legs from and to home are shared by the ``v`` visits of the day; home is about two
@@ -87,7 +93,8 @@ def estimate_workload(
     *,
     visits_per_day: float | None = None,
     day_min: float = 495.0,
-    k: int = 15,
+    k: int = 5,
+    clustering: float = 2.5,
 ) -> WorkloadEstimate:
     """Estimated cycle workload of each account (see the module docstring for the model).
 
@@ -102,7 +109,12 @@ def estimate_workload(
         Working minutes in a day after lunch (default 08:30-17:30 less 45 minutes).
     k:
         Neighbours used for the local density.
+    clustering:
+        How much denser a day's stops are than a uniform share of the accounts around (>= 1;
+        see the module docstring).
     """
+    if not clustering >= 1.0:
+        raise ValueError(f"clustering={clustering}; expected >= 1")
     calendar = calendar or Calendar.weekly()
     travel = travel or TravelModel()
     visits = accounts.visits.astype(float)
@@ -110,7 +122,7 @@ def estimate_workload(
     lonlat = accounts.lonlat
     rho = local_density(lonlat, k=k)
     mean_visits = max(float(visits.mean()), 1e-9)
-    q = min(mean_visits / n_days, 1.0)
+    q = min(clustering * mean_visits / n_days, 1.0)
     kmh = travel.point_kmh(lonlat[:, 0], lonlat[:, 1])
     local_km = travel.circuity * BHH_CONSTANT / np.sqrt(rho * q)
     local_min = travel.minutes_for(local_km, kmh, kmh)

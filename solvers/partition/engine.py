@@ -455,11 +455,16 @@ def _start_plan(prep: _Prepared, params: PartitionParams, rng: np.random.Generat
                 prep.center_units, cxy, prep.wdist, squared, prep.indptr, prep.indices, False,
                 rng, params.n_candidates, 1, params.price_iterations,
             )[0]
+        raw = a.copy()
         if prep.contiguous:
             make_contiguous(a, prep.xy, cxy, prep.indptr, prep.indices, prep.fixed, prep.ugroup,
                             prep.tgroup)
         else:
             fill_empty(a, prep.p, prep.xy, cxy, prep.fixed, prep.ugroup, prep.tgroup)
+        if float(prep.move_size[moved_units(a, prep.current)].sum()) > prep.budget + 1e-9:
+            # Repairing a scattered current plan would already spend more than the move budget,
+            # which is hard: start from the plan as it is and let the search use the budget.
+            a = raw
         return a, cxy
     return build_start(
         prep.xy, prep.w, prep.targets, prep.fixed, prep.ugroup, prep.tgroup, prep.center_units,

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
+from territory.errors import InvalidInputError
 from territory.travel import (
     EARTH_RADIUS_KM,
     RURAL,
@@ -146,7 +147,7 @@ def test_minutes_by_hand() -> None:
 
 
 def test_highway_speed_beyond_highway_after_km() -> None:
-    m = TravelModel(highway_after_km=30.0, highway_kmh=80.0)
+    m = TravelModel(highway_after_km=30.0, highway_kmh=80.0, long_haul=())
     d = np.array([40.0, 100.0, 500.0, 1000.0])
     slope = np.diff(m.minutes_for(d, 25.0, 40.0)) / np.diff(d)
     assert_allclose(slope, 60.0 / 80.0)
@@ -296,3 +297,18 @@ def test_matrix_uses_area_speeds(china_model: TravelModel) -> None:
     assert tm.minutes[0, 1] == pytest.approx(60.0 * tm.km[0, 1] / 25.0, rel=1e-9)
     assert tm.minutes[2, 3] == pytest.approx(60.0 * tm.km[2, 3] / 60.0, rel=1e-9)
     assert_allclose(tm.minutes, tm.minutes.T)
+
+
+def test_long_legs_take_the_fastest_mode() -> None:
+    m = TravelModel()
+    drive = TravelModel(long_haul=())
+    d = np.array([50.0, 200.0, 400.0, 1500.0, 3000.0])
+    t, t_drive = m.minutes_for(d, 60.0, 60.0), drive.minutes_for(d, 60.0, 60.0)
+    # Short legs drive; 400 km goes by rail (2 h + 400/200 h); 1,500 km flies (4 h + 1500/700 h).
+    assert_allclose(t[:2], t_drive[:2])
+    assert float(t[2]) == pytest.approx(120.0 + 60.0 * 400.0 / 200.0)
+    assert float(t[3]) == pytest.approx(240.0 + 60.0 * 1500.0 / 700.0)
+    assert np.all(np.diff(t) > 0) and np.all(t <= t_drive)
+    assert m.to_dict()["long_haul"] == [[120.0, 200.0], [240.0, 700.0]]
+    with pytest.raises(InvalidInputError, match="long_haul"):
+        TravelModel(long_haul=((60.0, 0.0),))
