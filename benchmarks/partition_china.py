@@ -31,9 +31,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from territory import synth  # noqa: E402
+from territory.alignment import account_measures, partition  # noqa: E402
 from territory.errors import DataQualityWarning  # noqa: E402
 from territory.geo import project_km  # noqa: E402
-from territory.alignment import account_measures, partition  # noqa: E402
 
 
 def kmeans(xy: np.ndarray, k: int, seed: int, iterations: int = 100) -> tuple[np.ndarray, float]:
