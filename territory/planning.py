@@ -604,7 +604,9 @@ def plan(
               enumerate(m for m in measures if m != "workload")} if acc_meas is not None else {}
     # The best round so far, with the calibrated workload its territories were balanced on.
     best = (tp, rp, sim, estimated.copy())
+    rounds_first_tp = tp
     stale = 0
+    last_moves = 0
     for k in range(1, max_rounds + 1):
         if _max_dev(best[2]) <= workload_tolerance or stale >= patience:
             break
@@ -614,9 +616,11 @@ def plan(
         # The routes' verdict, account by account (see ``account_costs``), then boundary moves
         # judged on it (``rebalance_moves``), and the moved-to assignment evaluated as a plan.
         costs = account_costs(cur_rp, scenario, estimated)
-        # A retry from the same plan takes smaller steps: the predictions behind the moves are
-        # rougher the more accounts move at once.
-        n_moves = round_moves * len(rep_of) * 0.5 ** stale
+        # A retry from the same plan takes half the steps of the last try: the predictions
+        # behind the moves are rougher the more accounts move at once.
+        n_moves = round_moves * len(rep_of)
+        if stale and last_moves:
+            n_moves = min(n_moves, 0.5 ** stale * last_moves)
         if max_moved is not None and original is not None:
             # Moves from the original alignment <= moves so far + moves in this round.
             used = float(basis[_differs(rep_of, original)].sum())
@@ -628,6 +632,8 @@ def plan(
         new_tp = _with_assignment(cur_tp, scenario, new_rep_of, costs, edges, nest, t_round)
         workload = costs
         moved_mask = new_tp.rep_of_account != rep_of
+        if not stale:
+            last_moves = int(moved_mask.sum())
         changed = sorted({str(r) for r in np.unique(np.concatenate([
             rep_of[moved_mask], new_tp.rep_of_account[moved_mask]]))} - {""})
         if changed:
@@ -646,6 +652,10 @@ def plan(
             # The next round retries from the best plan with another seed.
             stale += 1
     tp, rp, sim, _ = best
+    if tp is not rounds_first_tp:
+        # Report the territories' workload as the routes have it, not as predicted.
+        tp = _with_assignment(tp, scenario, tp.rep_of_account,
+                              account_costs(rp, scenario, estimated), edges, nest, t0)
     return NationalPlan(
         scenario=scenario, territories=tp, routes=rp, rounds=tuple(rounds),
         estimated_h=est_by(tp.rep_of_account, estimated), simulated_h=sim,
