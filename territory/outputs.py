@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from territory import reports
+from territory import io, reports
 from territory.io import write_csv
 
 if TYPE_CHECKING:
@@ -76,7 +76,9 @@ def write_all(plan: NationalPlan, folder: str | Path, *, maps: bool = True) -> d
 
     accounts = sc.accounts.frame.rename(columns={"id": "account_id"})
     out["accounts.csv"] = write_csv(accounts, folder / "accounts.csv")
-    reps = sc.reps.frame.rename(columns={"id": "rep_id"})
+    # Clock columns as "HH:MM" and the home as lon/lat, so read_reps reads the file back.
+    reps = io._export_frame(sc.reps).rename(columns={"id": "rep_id", "home_lon": "lon",
+                                                      "home_lat": "lat"})
     out["reps.csv"] = write_csv(reps, folder / "reps.csv")
     assignment = tp.assignment_frame()
     if "name" in sc.accounts.frame:

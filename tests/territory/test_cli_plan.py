@@ -7,6 +7,7 @@ from collections import Counter
 from typing import Any
 
 import jsonschema
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -14,7 +15,7 @@ from typer.testing import CliRunner
 from territory import contract, synth
 from territory.cli import app
 from territory.hours import format_clock
-from territory.io import write_accounts, write_reps
+from territory.io import read_accounts, read_reps, write_accounts, write_reps
 from territory.travel import pairwise_km
 
 FAST = ["--partition-time", "1", "--route-time", "0.3", "--max-rounds", "1", "--seed", "0"]
@@ -78,7 +79,13 @@ def test_plan_writes_every_output(inputs, planned) -> None:
     accounts = pd.read_csv(out / "accounts.csv", **read)
     reps = pd.read_csv(out / "reps.csv", **read)
     assert {"account_id", "lon", "lat"} <= set(accounts.columns)
-    assert {"rep_id", "home_lon", "home_lat"} <= set(reps.columns)
+    assert {"rep_id", "lon", "lat", "work_start"} <= set(reps.columns)
+    # The inputs written with the plan read back as the same accounts and reps.
+    again_acc, again_reps = read_accounts(out / "accounts.csv"), read_reps(out / "reps.csv")
+    assert list(again_acc.ids) == list(sc.accounts.ids)
+    assert list(again_reps.ids) == list(sc.reps.ids)
+    assert (again_reps.frame["work_start"].to_numpy() == sc.reps.frame["work_start"]).all()
+    np.testing.assert_allclose(again_reps.home_lonlat, sc.reps.home_lonlat)
     assignment = pd.read_csv(out / "assignment.csv", **read)
     assert list(assignment.columns[:3]) == ["account_id", "territory", "rep_id"]
     assert Counter(assignment["account_id"]) == Counter(sc.accounts.ids)  # each exactly once
