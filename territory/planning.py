@@ -573,6 +573,7 @@ def plan(
                            executor=executor,
                            progress=lambda d, t: note(f"routes round {round_no}", d, t))
 
+    warm = _start_routing_warm_up(workers, executor)
     note("partition", 0, 1)
     tp = partition(scenario, tolerance=tolerance, measures=measures, nest=nest,
                    contiguous=contiguous, realign=realign, max_moved=max_moved,
@@ -587,6 +588,8 @@ def plan(
     def est_by(rep_of: np.ndarray, values: np.ndarray) -> pd.Series:
         return pd.Series(values / 60.0).groupby(rep_of).sum()
 
+    if warm is not None:
+        warm.join()
     rp = route(tp, None, 0)
     sim = simulated_workload(rp, scenario, estimated)
     sim0 = sim
@@ -672,6 +675,28 @@ def plan(
                     "round_moves": round_moves,
                     "move_penalty_km": move_penalty_km,
                     "workers": workers, "max_iterations": max_iterations})
+
+
+def _warm_routing() -> None:
+    from solvers.routing.cycle import warm_up
+
+    warm_up()
+
+
+def _start_routing_warm_up(workers: int | None, executor: Any) -> Any:
+    """Compile the call-cycle kernels in a side process while the partition runs.
+
+    On a fresh install numba compiles them on first use, in every worker at once (about 45 s
+    each, both cores busy); compiled here first, alongside the partition on the other core,
+    they reach the workers through numba's disk cache. Only for our own process pool.
+    """
+    from territory.executor import _mp_context, _pool_can_start
+
+    if executor is not None or not workers or workers < 2 or not _pool_can_start():
+        return None
+    proc = _mp_context().Process(target=_warm_routing, daemon=True)
+    proc.start()
+    return proc
 
 
 def _current_alignment(scenario: Scenario) -> np.ndarray:
