@@ -9,9 +9,11 @@ detour in the day's route, its share of breaks), and boundary accounts move betw
 territories (``rebalance_moves``) where the routes say the move evens the two reps out: the
 account's share leaves one rep, and the other rep gains its visits plus the drive from its
 nearest account or home, at the ratio the current routes show. Only the reps whose accounts
-changed are routed again. The loop stops when every rep is within ``workload_tolerance`` of the
-mean, after ``patience`` rounds in a row without a better worst deviation (each retry starts from
-the best plan with half the moves), or after ``max_rounds``; the best round is kept.
+changed are routed again, and the routes judge the moves: reps linked by moves form independent
+groups, and a group's moves stay only if its reps' hours got more even, else they are undone and
+not proposed again. The loop stops when every rep is within ``workload_tolerance`` of the mean,
+after ``patience`` rounds in a row in which the routes accepted no move, or after
+``max_rounds``; the round with the best worst deviation is kept.
 
 Why moves judged on the routes and not a new partition on calibrated weights: the estimate is
 right on average but wrong by place (long home legs in sparse areas, detours around opening
@@ -171,6 +173,7 @@ def rebalance_moves(
     labels: np.ndarray | None = None,
     limits: Mapping[str, tuple[np.ndarray, float]] | None = None,
     predicted: dict[str, float] | None = None,
+    tabu: set[tuple[int, str]] | None = None,
 ) -> np.ndarray:
     """Boundary moves that bring simulated workloads inside ``tolerance`` (a new ``rep_of``).
 
@@ -183,7 +186,8 @@ def rebalance_moves(
     what it cost A. Moves keep A contiguous on the account graph ``edges``, stay inside
     ``labels`` (nesting), never touch locked accounts, and keep the ``limits`` measures
     ({name: (per-account values, tolerance)}) within tolerance of their mean (or no worse).
-    ``predicted``, when given, receives each rep's predicted simulated hours after the moves.
+    ``predicted``, when given, receives each rep's predicted simulated hours after the moves;
+    ``tabu`` holds (account position, rep id) moves not to propose.
     Greedy: the worst rep first, the move that most lowers the pair's sum of squared
     deviations.
     """
@@ -297,6 +301,8 @@ def rebalance_moves(
         for a, dst in pairs:
             src = int(t_of[a])
             if locked[a] or not any(labels[b] == labels[a] for b in nbrs[a] if t_of[b] == dst):
+                continue
+            if tabu and (int(a), reps[dst]) in tabu:
                 continue
             gain = visit_part[a] + visits[a] * (brk[dst] + gamma * reach(a, dst))
             new_src = (sim[src] - cost_min[a]) / mean - 1.0
@@ -509,8 +515,9 @@ def plan(
     move_basis: Literal["accounts", "potential"] = "accounts",
     partition_time_s: float = 60.0,
     route_time_s: float = 5.0,
-    max_rounds: int = 8,
+    max_rounds: int = 10,
     patience: int = 2,
+    time_limit_s: float | None = None,
     round_moves: float = 0.04,
     move_penalty_km: float = 30.0,
     workers: int | None = 1,
@@ -537,9 +544,12 @@ def plan(
         over all rounds, not per round.
     max_rounds, patience:
         Rebalancing rounds after the first (0 = no loop: estimated balance only); the loop
-        stops after ``patience`` rounds in a row that do not improve the worst deviation.
+        stops after ``patience`` rounds in a row in which the routes accepted no move.
+    time_limit_s:
+        Wall-clock budget for the loop: no round starts that would, at the pace of the last
+        one, end after it (the first partition and routing always run).
     round_moves:
-        Share of the accounts (of ``move_basis``) one rebalancing round may move.
+        Share of the accounts one rebalancing round may move.
     move_penalty_km:
         When realigning, the cost of moving one account from its current rep, in
         km-equivalents of compactness.
@@ -558,6 +568,8 @@ def plan(
         raise InvalidInputError(f"workload_tolerance={workload_tolerance}; expected 0 < t < 1.")
     if not 0 < round_moves <= 1:
         raise InvalidInputError(f"round_moves={round_moves}; expected 0 < share <= 1.")
+    if time_limit_s is not None and not time_limit_s > 0:
+        raise InvalidInputError(f"time_limit_s={time_limit_s}; expected > 0 or None.")
     if max_rounds < 0 or patience < 1:
         raise InvalidInputError(f"max_rounds={max_rounds}, patience={patience}; expected "
                                 "max_rounds >= 0 and patience >= 1.")
@@ -609,51 +621,57 @@ def plan(
     best = (tp, rp, sim, estimated.copy())
     rounds_first_tp = tp
     stale = 0
-    last_moves = 0
+    # Moves the routes rejected: (account, rep) pairs not proposed again.
+    tabu: set[tuple[int, str]] = set()
+    current = best
     for k in range(1, max_rounds + 1):
         if _max_dev(best[2]) <= workload_tolerance or stale >= patience:
             break
+        if time_limit_s is not None and (time.perf_counter() - t0
+                                         + rounds[-1].runtime_s * (k > 1)) > time_limit_s:
+            break
         t_round = time.perf_counter()
-        cur_tp, cur_rp = best[0], best[1]
+        cur_tp, cur_rp, cur_sim = current[0], current[1], current[2]
         rep_of = cur_tp.rep_of_account
         # The routes' verdict, account by account (see ``account_costs``), then boundary moves
-        # judged on it (``rebalance_moves``), and the moved-to assignment evaluated as a plan.
+        # judged on it (``rebalance_moves``).
         costs = account_costs(cur_rp, scenario, estimated)
-        # A retry from the same plan takes half the steps of the last try: the predictions
-        # behind the moves are rougher the more accounts move at once.
         n_moves = round_moves * len(rep_of)
-        if stale and last_moves:
-            n_moves = min(n_moves, 0.5 ** stale * last_moves)
         if max_moved is not None and original is not None:
             # Moves from the original alignment <= moves so far + moves in this round.
             used = float(basis[_differs(rep_of, original)].sum())
             left = max_moved * float(basis[original != ""].sum()) - used
             n_moves = min(n_moves, left / max(float(basis.mean()), 1e-12))
-        new_rep_of = rebalance_moves(
-            scenario, rep_of, best[2], costs, edges, tolerance=workload_tolerance,
-            max_moves=int(max(n_moves, 0)), labels=labels, limits=limits)
-        new_tp = _with_assignment(cur_tp, scenario, new_rep_of, costs, edges, nest, t_round)
-        workload = costs
-        moved_mask = new_tp.rep_of_account != rep_of
-        if not stale:
-            last_moves = int(moved_mask.sum())
+        proposed = rebalance_moves(
+            scenario, rep_of, cur_sim, costs, edges, tolerance=workload_tolerance,
+            max_moves=int(max(n_moves, 0)), labels=labels, limits=limits, tabu=tabu)
+        moved_mask = proposed != rep_of
         changed = sorted({str(r) for r in np.unique(np.concatenate([
-            rep_of[moved_mask], new_tp.rep_of_account[moved_mask]]))} - {""})
-        if changed:
-            partial = route(new_tp, changed, k)
-            new_rp = _merge_routes(cur_rp, partial, changed, new_tp)
+            rep_of[moved_mask], proposed[moved_mask]]))} - {""})
+        if not changed:
+            break
+        trial_tp = _with_assignment(cur_tp, scenario, proposed, costs, edges, nest, t_round)
+        partial = route(trial_tp, changed, k)
+        trial_sim = simulated_workload(partial, scenario, estimated)
+        # Reps linked by moves form independent groups; the routes decide each group: kept
+        # when its reps' squared deviations (from the current mean) fall, else undone.
+        accepted, final = _judge_groups(rep_of, proposed, cur_sim, trial_sim, tabu)
+        final_moved = final != rep_of
+        if accepted:
+            new_tp = _with_assignment(cur_tp, scenario, final, costs, edges, nest, t_round)
+            new_rp = _merge_routes(cur_rp, _subset_routes(partial, accepted), accepted, new_tp)
+            new_sim = simulated_workload(new_rp, scenario, estimated)
+            current = (new_tp, new_rp, new_sim, costs)
         else:
-            new_rp = cur_rp
-        new_sim = simulated_workload(new_rp, scenario, estimated)
-        rounds.append(LoopRound(k, _max_dev(est_by(new_tp.rep_of_account, workload)),
-                                _max_dev(new_sim), int(moved_mask.sum()), len(changed),
+            new_sim = cur_sim
+        rounds.append(LoopRound(k, _max_dev(est_by(final, costs)), _max_dev(new_sim),
+                                int(final_moved.sum()), len(changed),
                                 time.perf_counter() - t_round))
-        if _max_dev(new_sim) < _max_dev(best[2]) - 1e-4:
-            best = (new_tp, new_rp, new_sim, workload)
-            stale = 0
-        else:
-            # The next round retries from the best plan with another seed.
-            stale += 1
+        if _max_dev(current[2]) < _max_dev(best[2]) - 1e-4:
+            best = current
+        # Progress is any group the routes accepted (the squared deviations fell), even when
+        # the worst rep has not moved yet.
+        stale = 0 if accepted else stale + 1
     tp, rp, sim, _ = best
     if tp is not rounds_first_tp:
         # Report the territories' workload as the routes have it, not as predicted.
@@ -672,6 +690,7 @@ def plan(
                     "realign": realign, "max_moved": max_moved, "move_basis": move_basis,
                     "partition_time_s": partition_time_s, "route_time_s": route_time_s,
                     "max_rounds": max_rounds, "patience": patience,
+                    "time_limit_s": time_limit_s,
                     "round_moves": round_moves,
                     "move_penalty_km": move_penalty_km,
                     "workers": workers, "max_iterations": max_iterations})
@@ -697,6 +716,57 @@ def _start_routing_warm_up(workers: int | None, executor: Any) -> Any:
     proc = _mp_context().Process(target=_warm_routing, daemon=True)
     proc.start()
     return proc
+
+
+def _judge_groups(rep_of: np.ndarray, proposed: np.ndarray, sim: pd.Series,
+                  trial: pd.Series, tabu: set[tuple[int, str]]
+                  ) -> tuple[list[str], np.ndarray]:
+    """Keep the moves of each group of linked reps whose routed hours got more even.
+
+    Returns the reps whose new routes are kept and the assignment with the other groups' moves
+    undone; undone moves go into ``tabu``.
+    """
+    moved = np.flatnonzero(proposed != rep_of)
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for i in moved:
+        parent[find(str(rep_of[i]))] = find(str(proposed[i]))
+    groups: dict[str, list[str]] = {}
+    for r in list(parent):
+        groups.setdefault(find(r), []).append(r)
+    mean = float(sim.mean())
+    final = np.asarray(rep_of, dtype=object).copy()
+    accepted: list[str] = []
+    for reps in groups.values():
+        old = sum((float(sim.get(r, 0.0)) / mean - 1.0) ** 2 for r in reps)
+        new = sum((float(trial.get(r, 0.0)) / mean - 1.0) ** 2 for r in reps)
+        members = [i for i in moved if find(str(rep_of[i])) == find(reps[0])]
+        if new < old - 1e-12:
+            accepted.extend(reps)
+            final[members] = proposed[members]
+        else:
+            tabu.update((int(i), str(proposed[i])) for i in members)
+    return sorted(accepted), final
+
+
+def _subset_routes(plan: RoutePlan, reps: Sequence[str]) -> RoutePlan:
+    """The part of ``plan`` for ``reps``."""
+    keep = set(reps)
+
+    def sub(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[frame["rep_id"].isin(keep)] if len(frame) else frame
+
+    return replace(plan, plans={r: p for r, p in plan.plans.items() if r in keep},
+                   account_ids={r: a for r, a in plan.account_ids.items() if r in keep},
+                   schedule=sub(plan.schedule), days=sub(plan.days), reps=sub(plan.reps),
+                   dropped=sub(plan.dropped),
+                   failed={r: e for r, e in plan.failed.items() if r in keep})
 
 
 def _current_alignment(scenario: Scenario) -> np.ndarray:

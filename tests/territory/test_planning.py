@@ -144,3 +144,11 @@ def test_same_seed_same_plan(scenario) -> None:
 def test_bad_parameters_are_named(scenario, bad) -> None:
     with pytest.raises(InvalidInputError):
         plan(scenario, **dict(FAST, **bad))
+
+
+def test_loop_budget_stops_starting_rounds(scenario) -> None:
+    # Round 0 always runs; with the budget spent by then, no rebalancing round starts.
+    p = plan(scenario, max_rounds=5, time_limit_s=0.01, **FAST)
+    assert [r.round for r in p.rounds] == [0]
+    with pytest.raises(InvalidInputError, match="time_limit_s"):
+        plan(scenario, time_limit_s=0.0, **FAST)
