@@ -42,7 +42,8 @@ from territory.geo import account_graph, make_units, project_km
 from territory.model import Scenario
 from territory.workload import estimate_workload
 
-__all__ = ["TerritoryPlan", "account_measures", "partition", "partition_units"]
+__all__ = ["Districts", "TerritoryPlan", "account_measures", "group_districts", "partition",
+           "partition_units"]
 
 DEFAULT_MEASURES = ("workload", "potential", "count")
 
@@ -726,3 +727,113 @@ def partition_units(
     result = solve_partition(problem, time_limit_s=time_limit_s, seed=seed,
                              max_iterations=max_iterations, params=params)
     return pd.DataFrame({"id": ids, "territory": result.assignment}), result
+
+
+@dataclass(frozen=True, eq=False)
+class Districts:
+    """Territories grouped into districts (a manager's span), see ``group_districts``.
+
+    assignment : territory, rep_id, district.
+    table : per district: territories, workload, workload_dev (from the mean), contiguous.
+    """
+
+    assignment: pd.DataFrame
+    table: pd.DataFrame
+    span: tuple[int, int]
+    feasible: bool
+    violations: tuple[str, ...]
+    runtime_s: float
+
+    def summary(self) -> str:
+        t = self.table
+        lines = [f"{len(self.assignment)} territories -> {len(t)} districts of "
+                 f"{t['territories'].min()}-{t['territories'].max()} territories (span "
+                 f"{self.span[0]}-{self.span[1]}), workload max deviation "
+                 f"{100 * t['workload_dev'].abs().max():.1f} %, "
+                 f"{int(t['contiguous'].sum())}/{len(t)} contiguous: "
+                 f"{'feasible' if self.feasible else 'INFEASIBLE'}"]
+        lines += [f"  violated: {v}" for v in self.violations]
+        return "\n".join(lines)
+
+
+def group_districts(
+    plan: TerritoryPlan,
+    *,
+    span: tuple[int, int] = (6, 10),
+    districts: int | None = None,
+    tolerance: float = 0.10,
+    time_limit_s: float = 10.0,
+    seed: int = 0,
+) -> Districts:
+    """Group a plan's territories into contiguous districts balanced on workload (大区 > 代表).
+
+    Each district holds between ``span[0]`` and ``span[1]`` territories (a manager's span) and
+    its workload is within ``tolerance`` of the mean district; districts are connected on the
+    territories' adjacency (territories are adjacent when their accounts are, on the account
+    graph). ``districts`` defaults to the count whose mean span is nearest the middle of
+    ``span``. Solved by the partitioning engine with territories as units.
+
+    Raises
+    ------
+    InvalidInputError
+        A span no district count can meet, or bad parameters.
+    """
+    t0 = time.perf_counter()
+    lo, hi = int(span[0]), int(span[1])
+    p = plan.n_territories
+    if not 1 <= lo <= hi:
+        raise InvalidInputError(f"span={span}; expected 1 <= min <= max.")
+    if not tolerance >= 0:
+        raise InvalidInputError(f"tolerance={tolerance}; expected >= 0.")
+    feasible_d = [d for d in range(1, p + 1) if lo * d <= p <= hi * d]
+    if districts is None:
+        if not feasible_d:
+            raise InvalidInputError(f"{p} territories cannot form districts of {lo}-{hi}.")
+        districts = min(feasible_d, key=lambda d: (abs(p / d - (lo + hi) / 2), d))
+    if not 1 <= districts <= p:
+        raise InvalidInputError(f"districts={districts}; expected 1..{p}.")
+    table = plan.territories
+    workload = (table["workload"].to_numpy(dtype=float) if "workload" in table
+                else table["accounts"].to_numpy(dtype=float))
+    centre = table[["centre_lon", "centre_lat"]].to_numpy(dtype=float)
+    xy = project_km(centre)
+    acc_xy = project_km(plan.lonlat)
+    a_edges, _ = account_graph(acc_xy)
+    tu, tv = plan.territory[a_edges[:, 0]], plan.territory[a_edges[:, 1]]
+    cross = (tu != tv) & (tu >= 0) & (tv >= 0)
+    edges = np.unique(np.sort(np.column_stack([tu[cross], tv[cross]]), axis=1), axis=0)
+    from solvers.partition.graph import connect_components
+
+    edges, _ = connect_components(xy, edges.astype(np.int64))
+    mean_span = p / districts
+    # The span as a tolerance on the territory count: within [lo, hi] around the mean.
+    count_tol = max(0.0, min((mean_span - lo) / mean_span, (hi - mean_span) / mean_span))
+    problem = PartitionProblem(
+        xy=xy, measures=np.column_stack([np.ones(p), workload]), n_territories=districts,
+        tolerance=np.array([count_tol, tolerance]), edges=edges, contiguous=True,
+        measure_names=("territories", "workload"))
+    result = solve_partition(problem, time_limit_s=time_limit_s, seed=seed)
+    names = tuple(f"D{k + 1:02d}" for k in range(districts))
+    code = result.assignment
+    assignment = pd.DataFrame({"territory": list(plan.territory_ids),
+                               "rep_id": list(plan.rep_ids),
+                               "district": [names[k] for k in code]})
+    counts = np.bincount(code, minlength=districts)
+    wsum = np.bincount(code, weights=workload, minlength=districts)
+    out = pd.DataFrame({"district": list(names), "territories": counts, "workload": wsum,
+                        "workload_dev": wsum / wsum.mean() - 1.0,
+                        "contiguous": result.contiguous})
+    violations = []
+    bad = out[(out["territories"] < lo) | (out["territories"] > hi)]
+    if len(bad):
+        violations.append(f"span: {len(bad)} districts outside {lo}-{hi} territories: "
+                          f"{list(bad['district'])[:8]}")
+    badw = out[out["workload_dev"].abs() > tolerance + 1e-9]
+    if len(badw):
+        violations.append(f"workload: {len(badw)} districts beyond ±{100 * tolerance:.0f} %: "
+                          f"{list(badw['district'])[:8]}")
+    if not out["contiguous"].all():
+        violations.append(f"contiguity: {list(out.loc[~out['contiguous'], 'district'])[:8]}")
+    return Districts(assignment=assignment, table=out, span=(lo, hi),
+                     feasible=not violations, violations=tuple(violations),
+                     runtime_s=time.perf_counter() - t0)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from territory import synth
-from territory.alignment import partition, partition_units
+from territory.alignment import group_districts, partition, partition_units
 from territory.errors import InvalidInputError
 from territory.model import Accounts, Reps, Scenario
 
@@ -175,3 +175,21 @@ def test_public_partition_stays_the_function_after_submodules_load() -> None:
 
     assert callable(territory.partition) and territory.partition.__name__ == "partition"
     assert territory.plan.__name__ == "plan"
+
+
+def test_group_districts_span_balance_and_contiguity() -> None:
+    sc = synth.china_scenario(1_500, n_reps=24, seed=3, provinces=["32", "34"])
+    plan = partition(sc, measures=("workload",), tolerance=0.10, time_limit_s=10, seed=0,
+                     max_iterations=5_000)
+    d = group_districts(plan, span=(6, 10), tolerance=0.15, time_limit_s=5, seed=0)
+    # 24 territories, span 6-10: 3 districts of 8 is nearest the middle of the span.
+    assert len(d.table) == 3
+    assert sorted(d.assignment["territory"]) == sorted(plan.territory_ids)
+    assert d.table["territories"].sum() == 24
+    assert d.feasible, d.violations
+    assert d.table["territories"].between(6, 10).all()
+    assert (d.table["workload_dev"].abs() <= 0.15 + 1e-9).all()
+    assert d.table["contiguous"].all()
+    assert "districts" in d.summary()
+    with pytest.raises(InvalidInputError, match="cannot form districts"):
+        group_districts(plan, span=(30, 40))
