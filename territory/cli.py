@@ -351,6 +351,8 @@ def plan_cmd(
                                             help="Seconds per rep for each routing."),
     max_rounds: int | None = typer.Option(None, "--max-rounds", min=0,
                                           help="Rebalancing rounds on the simulated workload."),
+    time_limit: float | None = typer.Option(None, "--time-limit", min=0.01,
+                                            help="Wall-clock seconds for the rebalancing loop."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed (default 0)."),
     workers: int | None = typer.Option(None, "--workers", min=1,
                                        help="Processes for the routing (default 1)."),
@@ -376,7 +378,8 @@ def plan_cmd(
                          contiguous=False if no_contiguity else None,
                          realign=True if realign else None, max_moved=max_moved,
                          partition_time_s=partition_time, route_time_s=route_time,
-                         max_rounds=max_rounds, seed=seed, workers=workers)
+                         max_rounds=max_rounds, time_limit_s=time_limit, seed=seed,
+                         workers=workers)
     except InvalidInputError as exc:
         if json_request is not None:
             _fail_json(exc)

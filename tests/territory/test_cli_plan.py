@@ -113,6 +113,22 @@ def test_plan_json_round_trip(inputs, tmp_path) -> None:
     assert listed == Counter(a["id"] for a in inputs["request"]["accounts"])
 
 
+def test_plan_json_loop_budget_is_honoured(inputs, tmp_path) -> None:
+    # A spent budget: round 0 only, whatever max_rounds says.
+    path = tmp_path / "request.json"
+    options = {**FAST_OPTIONS, "max_rounds": 5, "time_limit_s": 0.01}
+    path.write_text(json.dumps({**inputs["request"], "options": options}, ensure_ascii=False),
+                    encoding="utf-8")
+    message = json.loads(run("plan", "--json", path).stdout)
+    validate(message, "plan_result")
+    assert [r["round"] for r in message["rounds"]] == [0]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**inputs["request"], "options": {"time_limit_s": -1}}),
+                   encoding="utf-8")
+    result = run("plan", "--json", bad)
+    assert result.exit_code == 2 and "time_limit_s" in result.stdout
+
+
 def test_plan_json_bad_request_names_the_path(inputs) -> None:
     body = json.loads(json.dumps(inputs["request"]))
     body["accounts"][3]["lon"] = "east"
