@@ -386,16 +386,8 @@ def partition(
     territory_group = np.zeros(p, dtype=np.int64)
     group_labels: np.ndarray = np.array(["all"], dtype=object)
     if nest is not None:
-        if nest == "province":
-            labels = acc.province.astype(str)
-        elif nest == "region":
-            from territory import china
-
-            reg = china.region_of_province()
-            labels = np.array([reg.get(c, "") for c in acc.province], dtype=object)
-        else:
-            raise InvalidInputError(f"nest={nest!r}; expected 'province', 'region' or None.")
-        group_labels, group = np.unique(labels.astype(str), return_inverse=True)
+        group_labels, group = np.unique(nest_labels(scenario, nest).astype(str),
+                                        return_inverse=True)
         workload = meas[:, names.index("workload")] if "workload" in names else meas[:, 0]
         seats = _apportion(np.bincount(group, weights=workload, minlength=len(group_labels)), p)
         territory_group = np.repeat(np.arange(len(group_labels)), seats)
@@ -553,6 +545,38 @@ def partition(
     return plan
 
 
+def nest_labels(scenario: Scenario, nest: str | None) -> np.ndarray:
+    """The part each account belongs to when territories nest in provinces or regions."""
+    acc = scenario.accounts
+    if nest is None:
+        return np.zeros(len(acc), dtype=object)
+    if nest == "province":
+        return acc.province.astype(str).astype(object)
+    if nest == "region":
+        from territory import china
+
+        reg = china.region_of_province()
+        return np.array([reg.get(c, "") for c in acc.province], dtype=object)
+    raise InvalidInputError(f"nest={nest!r}; expected 'province', 'region' or None.")
+
+
+def table_violations(table: pd.DataFrame, names: Sequence[str], tol: np.ndarray,
+                     contiguous: bool) -> list[str]:
+    """What a territory table does not meet, in words (measure, worst territory, contiguity)."""
+    violations = []
+    for m, tl in zip(names, tol, strict=True):
+        out = table.loc[table[f"{m}_dev"].abs() > tl + 1e-9]
+        if len(out):
+            worst = out.loc[out[f"{m}_dev"].abs().idxmax()]
+            violations.append(
+                f"{m}: {len(out)} territories beyond ±{100 * tl:.1f} % (worst {worst['territory']}"
+                f" {100 * worst[f'{m}_dev']:+.1f} %): {list(out['territory'])[:8]}")
+    if contiguous and not table["contiguous"].all():
+        bad = table.loc[~table["contiguous"], "territory"].tolist()
+        violations.append(f"contiguity: {len(bad)} territories in several pieces: {bad[:8]}")
+    return violations
+
+
 def _targets(meas: np.ndarray, p: int, territory_group: np.ndarray, unit_group: np.ndarray,
              capacity: np.ndarray | None, rep_ids: np.ndarray | None, reps: Any) -> np.ndarray:
     """(p, m) targets: each part's total shared by its territories in proportion to capacity."""
@@ -611,17 +635,7 @@ def _build_plan(*, scenario: Scenario, territory: np.ndarray, p: int, rep_ids: n
     table.insert(1, "rep_id", list(rep_ids))
     if group is not None:
         table.insert(2, "part", group_labels[territory_group])
-    violations = []
-    for m, tl in zip(names, tol, strict=True):
-        out = table.loc[table[f"{m}_dev"].abs() > tl + 1e-9]
-        if len(out):
-            worst = out.loc[out[f"{m}_dev"].abs().idxmax()]
-            violations.append(
-                f"{m}: {len(out)} territories beyond ±{100 * tl:.1f} % (worst {worst['territory']}"
-                f" {100 * worst[f'{m}_dev']:+.1f} %): {list(out['territory'])[:8]}")
-    if contiguous and not table["contiguous"].all():
-        bad = table.loc[~table["contiguous"], "territory"].tolist()
-        violations.append(f"contiguity: {len(bad)} territories in several pieces: {bad[:8]}")
+    violations = table_violations(table, names, tol, contiguous)
     moved = pd.DataFrame(columns=["account_id", "from_rep", "to_rep", "reason"])
     if current is not None:
         unit_reason = np.full(len(result.assignment), "compactness", dtype=object)

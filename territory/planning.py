@@ -34,7 +34,13 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from territory.alignment import TerritoryPlan, account_measures, partition
+from territory.alignment import (
+    TerritoryPlan,
+    account_measures,
+    nest_labels,
+    partition,
+    table_violations,
+)
 from territory.errors import InvalidInputError
 from territory.model import Scenario
 from territory.routes import RoutePlan, plan_routes
@@ -149,18 +155,6 @@ def account_costs(routes: RoutePlan, scenario: Scenario, estimated_min: np.ndarr
     return cost
 
 
-def _nest_labels(scenario: Scenario, nest: str | None) -> np.ndarray:
-    acc = scenario.accounts
-    if nest is None:
-        return np.zeros(len(acc), dtype=object)
-    if nest == "province":
-        return acc.province.astype(str).astype(object)
-    from territory import china
-
-    reg = china.region_of_province()
-    return np.array([reg.get(c, "") for c in acc.province], dtype=object)
-
-
 def rebalance_moves(
     scenario: Scenario,
     rep_of: np.ndarray,
@@ -172,7 +166,6 @@ def rebalance_moves(
     max_moves: int,
     labels: np.ndarray | None = None,
     limits: Mapping[str, tuple[np.ndarray, float]] | None = None,
-    predicted: dict[str, float] | None = None,
     tabu: set[tuple[int, str]] | None = None,
 ) -> np.ndarray:
     """Boundary moves that bring simulated workloads inside ``tolerance`` (a new ``rep_of``).
@@ -186,7 +179,6 @@ def rebalance_moves(
     what it cost A. Moves keep A contiguous on the account graph ``edges``, stay inside
     ``labels`` (nesting), never touch locked accounts, and keep the ``limits`` measures
     ({name: (per-account values, tolerance)}) within tolerance of their mean (or no worse).
-    ``predicted``, when given, receives each rep's predicted simulated hours after the moves;
     ``tabu`` holds (account position, rep id) moves not to propose.
     Greedy: the worst rep first, the move that most lowers the pair's sum of squared
     deviations.
@@ -292,10 +284,10 @@ def rebalance_moves(
             break
         k = int(order[0])
         if dev[k] > 0:
-            pairs = {(a, int(t_of[b])) for a in np.flatnonzero(t_of == k) for b in nbrs[a]
+            pairs = {(int(a), int(t_of[b])) for a in np.flatnonzero(t_of == k) for b in nbrs[a]
                      if t_of[b] != k and t_of[b] >= 0}
         else:
-            pairs = {(b, k) for a in np.flatnonzero(t_of == k) for b in nbrs[a]
+            pairs = {(int(b), k) for a in np.flatnonzero(t_of == k) for b in nbrs[a]
                      if t_of[b] != k and t_of[b] >= 0}
         candidates = []
         for a, dst in pairs:
@@ -331,8 +323,6 @@ def rebalance_moves(
             stuck.clear()
         else:
             stuck.add(k)
-    if predicted is not None:
-        predicted.update({r: float(sim[k] / 60.0) for k, r in enumerate(reps)})
     out = rep_of.copy()
     ok = t_of >= 0
     out[ok] = np.array(reps, dtype=object)[t_of[ok]]
@@ -350,16 +340,13 @@ def _with_assignment(tp: TerritoryPlan, scenario: Scenario, rep_of: np.ndarray,
     r_index = {r: k for k, r in enumerate(tp.rep_ids)}
     territory = np.array([r_index.get(str(r), -1) for r in rep_of], dtype=np.int64)
     names = tp.measure_names
-    meas = account_measures(scenario, list(names))
-    targets = None
     tab = tp.territories
-    if "workload" in names:
-        j = names.index("workload")
-        old_total = float(tab["workload"].sum())
-        meas[:, j] = workload
-        scale = float(workload.sum()) / max(old_total, 1e-12)
-    else:
-        scale = 1.0
+    # The workload column is given; the estimate behind it is not needed again.
+    meas = np.column_stack([workload if m == "workload" else account_measures(scenario, [m])[:, 0]
+                            for m in names])
+    scale = (float(workload.sum()) / max(float(tab["workload"].sum()), 1e-12)
+             if "workload" in names else 1.0)
+    targets = None
     if all(f"{m}_target" in tab for m in names):
         targets = np.column_stack([tab[f"{m}_target"].to_numpy(dtype=float) *
                                    (scale if m == "workload" else 1.0) for m in names])
@@ -367,7 +354,7 @@ def _with_assignment(tp: TerritoryPlan, scenario: Scenario, rep_of: np.ndarray,
                                          strict=True)}
     centres = project_km(np.array([homes[r] for r in tp.rep_ids], dtype=float)) \
         if all(r in homes for r in tp.rep_ids) else None
-    group = np.unique(_nest_labels(scenario, nest), return_inverse=True)[1] \
+    group = np.unique(nest_labels(scenario, nest), return_inverse=True)[1] \
         if nest is not None else None
     table, _ = metrics.territory_table(
         xy=project_km(scenario.accounts.lonlat), territory=territory, p=tp.n_territories,
@@ -377,18 +364,7 @@ def _with_assignment(tp: TerritoryPlan, scenario: Scenario, rep_of: np.ndarray,
     table.insert(1, "rep_id", list(tp.rep_ids))
     if "part" in tab:
         table.insert(2, "part", tab["part"].to_numpy())
-    violations = []
-    for m, tl in zip(names, tp.tolerance, strict=True):
-        out = table.loc[table[f"{m}_dev"].abs() > tl + 1e-9]
-        if len(out):
-            worst = out.loc[out[f"{m}_dev"].abs().idxmax()]
-            violations.append(
-                f"{m}: {len(out)} territories beyond ±{100 * tl:.1f} % (worst "
-                f"{worst['territory']} {100 * worst[f'{m}_dev']:+.1f} %): "
-                f"{list(out['territory'])[:8]}")
-    if tp.contiguous_required and not table["contiguous"].all():
-        bad = table.loc[~table["contiguous"], "territory"].tolist()
-        violations.append(f"contiguity: {len(bad)} territories in several pieces: {bad[:8]}")
+    violations = table_violations(table, names, tp.tolerance, tp.contiguous_required)
     unassigned = tp.unassigned
     return replace(tp, territory=territory, territories=table, violations=tuple(violations),
                    feasible=not violations and len(unassigned) == 0,
@@ -609,7 +585,7 @@ def plan(
                         len(tp.moved), len(rp.reps), time.perf_counter() - t0)]
     from territory.geo import account_graph, project_km
 
-    labels = _nest_labels(scenario, nest)
+    labels = nest_labels(scenario, nest)
     edges, _ = account_graph(project_km(scenario.accounts.lonlat),
                              None if nest is None else np.unique(labels, return_inverse=True)[1])
     acc_meas = account_measures(scenario, [m for m in measures if m != "workload"]) \
@@ -617,8 +593,8 @@ def plan(
     tol_of = dict(zip(tp.measure_names, tp.tolerance.tolist(), strict=True))
     limits = {m: (acc_meas[:, j], tol_of[m]) for j, m in
               enumerate(m for m in measures if m != "workload")} if acc_meas is not None else {}
-    # The best round so far, with the calibrated workload its territories were balanced on.
-    best = (tp, rp, sim, estimated.copy())
+    # The current plan (territories, routes, simulated hours) and the best one so far.
+    best = (tp, rp, sim)
     rounds_first_tp = tp
     stale = 0
     # Moves the routes rejected: (account, rep) pairs not proposed again.
@@ -631,7 +607,7 @@ def plan(
                                          + rounds[-1].runtime_s * (k > 1)) > time_limit_s:
             break
         t_round = time.perf_counter()
-        cur_tp, cur_rp, cur_sim = current[0], current[1], current[2]
+        cur_tp, cur_rp, cur_sim = current
         rep_of = cur_tp.rep_of_account
         # The routes' verdict, account by account (see ``account_costs``), then boundary moves
         # judged on it (``rebalance_moves``).
@@ -659,9 +635,9 @@ def plan(
         final_moved = final != rep_of
         if accepted:
             new_tp = _with_assignment(cur_tp, scenario, final, costs, edges, nest, t_round)
-            new_rp = _merge_routes(cur_rp, _subset_routes(partial, accepted), accepted, new_tp)
+            new_rp = _merge_routes(cur_rp, partial, accepted)
             new_sim = simulated_workload(new_rp, scenario, estimated)
-            current = (new_tp, new_rp, new_sim, costs)
+            current = (new_tp, new_rp, new_sim)
         else:
             new_sim = cur_sim
         rounds.append(LoopRound(k, _max_dev(est_by(final, costs)), _max_dev(new_sim),
@@ -672,7 +648,7 @@ def plan(
         # Progress is any group the routes accepted (the squared deviations fell), even when
         # the worst rep has not moved yet.
         stale = 0 if accepted else stale + 1
-    tp, rp, sim, _ = best
+    tp, rp, sim = best
     if tp is not rounds_first_tp:
         # Report the territories' workload as the routes have it, not as predicted.
         tp = _with_assignment(tp, scenario, tp.rep_of_account,
@@ -713,7 +689,8 @@ def _start_routing_warm_up(workers: int | None, executor: Any) -> Any:
 
     if executor is not None or not workers or workers < 2 or not _pool_can_start():
         return None
-    proc = _mp_context().Process(target=_warm_routing, daemon=True)
+    context: Any = _mp_context()
+    proc = context.Process(target=_warm_routing, daemon=True)
     proc.start()
     return proc
 
@@ -755,20 +732,6 @@ def _judge_groups(rep_of: np.ndarray, proposed: np.ndarray, sim: pd.Series,
     return sorted(accepted), final
 
 
-def _subset_routes(plan: RoutePlan, reps: Sequence[str]) -> RoutePlan:
-    """The part of ``plan`` for ``reps``."""
-    keep = set(reps)
-
-    def sub(frame: pd.DataFrame) -> pd.DataFrame:
-        return frame[frame["rep_id"].isin(keep)] if len(frame) else frame
-
-    return replace(plan, plans={r: p for r, p in plan.plans.items() if r in keep},
-                   account_ids={r: a for r, a in plan.account_ids.items() if r in keep},
-                   schedule=sub(plan.schedule), days=sub(plan.days), reps=sub(plan.reps),
-                   dropped=sub(plan.dropped),
-                   failed={r: e for r, e in plan.failed.items() if r in keep})
-
-
 def _current_alignment(scenario: Scenario) -> np.ndarray:
     """The accounts' current rep ("" where none), as text."""
     frame = scenario.accounts.frame
@@ -783,29 +746,32 @@ def _differs(rep_of: np.ndarray, original: np.ndarray) -> np.ndarray:
     return (original != "") & (np.asarray(rep_of, dtype=object) != original)
 
 
-def _merge_routes(old: RoutePlan, new: RoutePlan, changed: Sequence[str],
-                  tp: TerritoryPlan) -> RoutePlan:
-    """``old`` with the reps in ``changed`` replaced by their plans in ``new``."""
+def _merge_routes(old: RoutePlan, new: RoutePlan, changed: Sequence[str]) -> RoutePlan:
+    """``old`` with the reps in ``changed`` replaced by their plans in ``new`` (other reps
+    ``new`` may hold are left out)."""
     ch = set(changed)
 
     def keep(frame: pd.DataFrame) -> pd.DataFrame:
         return frame[~frame["rep_id"].isin(ch)] if len(frame) else frame
 
+    def take(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[frame["rep_id"].isin(ch)] if len(frame) else frame
+
     plans = {r: p for r, p in old.plans.items() if r not in ch}
-    plans.update(new.plans)
+    plans.update({r: p for r, p in new.plans.items() if r in ch})
     ids = {r: a for r, a in old.account_ids.items() if r not in ch}
-    ids.update(new.account_ids)
+    ids.update({r: a for r, a in new.account_ids.items() if r in ch})
     failed = {r: e for r, e in old.failed.items() if r not in ch}
-    failed.update(new.failed)
+    failed.update({r: e for r, e in new.failed.items() if r in ch})
     return RoutePlan(
         plans=plans, account_ids=ids,
-        schedule=pd.concat([keep(old.schedule), new.schedule], ignore_index=True)
+        schedule=pd.concat([keep(old.schedule), take(new.schedule)], ignore_index=True)
         .sort_values(["rep_id", "day", "sequence"], kind="stable").reset_index(drop=True),
-        days=pd.concat([keep(old.days), new.days], ignore_index=True)
+        days=pd.concat([keep(old.days), take(new.days)], ignore_index=True)
         .sort_values(["rep_id", "day"], kind="stable").reset_index(drop=True),
-        reps=pd.concat([keep(old.reps), new.reps], ignore_index=True)
+        reps=pd.concat([keep(old.reps), take(new.reps)], ignore_index=True)
         .sort_values("rep_id", kind="stable").reset_index(drop=True),
-        dropped=pd.concat([keep(old.dropped), new.dropped], ignore_index=True),
+        dropped=pd.concat([keep(old.dropped), take(new.dropped)], ignore_index=True),
         unassigned=new.unassigned if len(new.unassigned) else old.unassigned,
         runtime_s=old.runtime_s + new.runtime_s, seed=old.seed, parameters=old.parameters,
         failed=failed, scenario=old.scenario)

@@ -258,11 +258,7 @@ class RealignmentReport:
         InvalidInputError
             The folder or a file cannot be written.
         """
-        out = Path(folder)
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise InvalidInputError(f"{out}: cannot create the folder ({exc}).") from None
+        out = _folder(folder)
         return {"moves": write_csv(self.moves, out / "realignment_moves.csv"),
                 "by_rep": write_csv(self.by_rep, out / "realignment_by_rep.csv")}
 
@@ -587,12 +583,18 @@ class Comparison:
         InvalidInputError
             The folder or the file cannot be written.
         """
-        out = Path(folder)
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise InvalidInputError(f"{out}: cannot create the folder ({exc}).") from None
+        out = _folder(folder)
         return {"compare": write_csv(self.table, out / "compare.csv")}
+
+
+def _folder(folder: str | Path) -> Path:
+    """``folder``, created if needed; a folder that cannot be made is bad input."""
+    out = Path(folder)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInputError(f"{out}: cannot create the folder ({exc}).") from None
+    return out
 
 
 def _public_options(options: Mapping[str, Any]) -> dict[str, Any]:
