@@ -321,6 +321,7 @@ def demo(
 
 @app.command("plan")
 def plan_cmd(
+    ctx: typer.Context,
     accounts: Path | None = typer.Argument(
         None, help="Accounts table (CSV, Excel, GeoPackage, GeoJSON, Parquet)."),
     reps: Path | None = typer.Argument(None, help="Reps table."),
@@ -356,6 +357,10 @@ def plan_cmd(
     seed: int | None = typer.Option(None, "--seed", help="Random seed (default 0)."),
     workers: int | None = typer.Option(None, "--workers", min=1,
                                        help="Processes for the routing (default 1)."),
+    backend: str = typer.Option("local", "--executor", help="Where reps are routed: local "
+                                "(process pool) or dask (a LocalCluster of --workers)."),
+    scheduler: str | None = typer.Option(None, "--scheduler", metavar="ADDRESS",
+                                         help="Dask scheduler (tcp://host:8786): route there."),
     weeks: int = typer.Option(4, "--weeks", min=1, help="Call cycle in weeks (Mon-Fri)."),
     maps: bool = typer.Option(True, "--maps/--no-maps", help="Draw map.png and map.html."),
 ) -> None:
@@ -370,6 +375,7 @@ def plan_cmd(
     the workload tolerance, 3 when not (the best plan is still written), 2 on bad input, 1 on
     an internal error (also when a rep could not be routed).
     """
+    from territory.executor import make_executor
     from territory.planning import plan
 
     try:
@@ -380,6 +386,9 @@ def plan_cmd(
                          partition_time_s=partition_time, route_time_s=route_time,
                          max_rounds=max_rounds, time_limit_s=time_limit, seed=seed,
                          workers=workers)
+        if backend != "local" or scheduler is not None:
+            options["executor"] = make_executor(workers, backend, scheduler)
+            ctx.call_on_close(options["executor"].close)
     except InvalidInputError as exc:
         if json_request is not None:
             _fail_json(exc)
@@ -553,6 +562,7 @@ def _read_assignment(path: Path) -> dict[str, str]:
 
 @app.command("route")
 def route_cmd(
+    ctx: typer.Context,
     accounts: Path = typer.Argument(..., help="Accounts table (CSV, Excel, GeoPackage, ...)."),
     reps: Path = typer.Argument(..., help="Reps table."),
     assignment: Path | None = typer.Option(
@@ -560,6 +570,10 @@ def route_cmd(
         "`plan`); default the accounts' current_rep column."),
     time_limit: float = typer.Option(10.0, "--time-limit", help="Seconds per rep."),
     workers: int = typer.Option(1, "--workers", help="Processes (reps are planned in parallel)."),
+    backend: str = typer.Option("local", "--executor", help="Where reps are routed: local "
+                                "(process pool) or dask (a LocalCluster of --workers)."),
+    scheduler: str | None = typer.Option(None, "--scheduler", metavar="ADDRESS",
+                                         help="Dask scheduler (tcp://host:8786): route there."),
     seed: int = typer.Option(0, "--seed"),
     out: Path = typer.Option(Path("out"), "--out", help="Folder for schedule.csv, "
                              "routes.geojson, route_days.csv and dropped.csv."),
@@ -571,6 +585,7 @@ def route_cmd(
     visit with its reason). Exit code 0, 2 on bad input, 1 on an internal error.
     """
     from territory import io
+    from territory.executor import make_executor
     from territory.model import Scenario
     from territory.reports import write_geo
     from territory.routes import plan_routes
@@ -585,8 +600,12 @@ def route_cmd(
                 raise InvalidInputError(f"{assignment}: {len(unknown)} account id(s) not among "
                                         f"the accounts: {unknown[:10]}.")
         progress = _progress_bar("routes")
+        runner = None
+        if backend != "local" or scheduler is not None:
+            runner = make_executor(workers, backend, scheduler)
+            ctx.call_on_close(runner.close)
         routes = plan_routes(scenario, assignment=mapping, time_limit_s=time_limit, seed=seed,
-                             workers=workers, progress=progress)
+                             workers=workers, executor=runner, progress=progress)
     except (InvalidInputError, ValueError) as exc:
         _fail(exc, 2)
     except TerritoryError as exc:

@@ -87,3 +87,50 @@ def test_unguarded_script_falls_back_to_inline_with_a_warning(tmp_path) -> None:
     assert run.returncode == 0, run.stderr
     assert "[('a', -1), ('b', -2), ('c', -3)] []" in run.stdout
     assert "__main__" in run.stderr
+
+
+class _Recorder:
+    """An executor that keeps the tasks it is given and runs them in this process."""
+
+    def __init__(self) -> None:
+        self.tasks: list = []
+
+    def map_tasks(self, fn, tasks, *, keys, progress=None):
+        self.tasks.extend(tasks)
+        return LocalExecutor(workers=1).map_tasks(fn, tasks, keys=keys, progress=progress)
+
+
+def test_rep_tasks_carry_only_their_rep() -> None:
+    # What a worker receives: the rep's own problem (its accounts' travel matrices, windows,
+    # calendar), never the scenario, its frames or another rep's data.
+    import io
+    import pickle
+
+    import pandas as pd
+
+    from territory import synth
+    from territory.model import Accounts, Calendar, Reps, Scenario
+    from territory.routes import plan_routes
+    from territory.travel import pairwise_km
+
+    scenario = synth.china_scenario(240, n_reps=3, seed=4, provinces=["31"])
+    nearest = pairwise_km(scenario.accounts.lonlat, scenario.reps.home_lonlat).argmin(1)
+    recorder = _Recorder()
+    plan_routes(scenario, assignment=dict(zip(scenario.accounts.ids,
+                                              scenario.reps.ids[nearest], strict=True)),
+                time_limit_s=5, max_iterations=50, executor=recorder)
+    assert len(recorder.tasks) == 3
+
+    class NoScenario(pickle.Pickler):
+        def reducer_override(self, obj):
+            if isinstance(obj, Scenario | Accounts | Reps | Calendar | pd.DataFrame):
+                raise AssertionError(f"a task pickles a {type(obj).__name__}")
+            return NotImplemented
+
+    for task in recorder.tasks:
+        buf = io.BytesIO()
+        NoScenario(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(task)
+        n = len(task.account_ids)
+        assert task.problem.minutes.shape == (n + 1, n + 1)
+        # Two (n+1)^2 float64 matrices (minutes, km) are most of it; the rest is per account.
+        assert len(buf.getvalue()) < 2 * 8 * (n + 1) ** 2 + 400 * n + 10_000
