@@ -928,6 +928,51 @@ def compare_cmd(
     raise typer.Exit(3 if comparison.failed else 0)
 
 
+# ----------------------------------------------------------------------------------------------
+# serve
+
+
+@app.command("serve")
+def serve_cmd(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port."),
+    max_jobs: int = typer.Option(2, "--max-jobs", min=1,
+                                 help="Jobs solving at once (one worker process each)."),
+    max_queued: int = typer.Option(100, "--max-queued", min=0,
+                                   help="Jobs waiting; more are refused with 429."),
+    job_time_limit: float = typer.Option(600.0, "--job-time-limit", min=0.1,
+                                         help="Seconds a job may run before it is killed."),
+    max_payload_mb: float = typer.Option(20.0, "--max-payload-mb", min=0.001,
+                                         help="Largest request body in MiB (413 beyond)."),
+    retention: float = typer.Option(3600.0, "--retention", min=1.0,
+                                    help="Seconds a finished job's result is kept."),
+    workers: int = typer.Option(1, "--workers", min=1,
+                                help="Routing processes one plan job may use."),
+    openapi: Path | None = typer.Option(None, "--openapi", metavar="FILE",
+                                        help="Write the OpenAPI document to FILE and exit."),
+) -> None:
+    """Serve the JSON contract over HTTP: submit jobs, poll them, fetch results (/docs)."""
+    try:
+        import uvicorn
+
+        from territory import service
+    except ImportError as exc:
+        _fail(InvalidInputError(f"territory serve needs the service extra ({exc.name} is "
+                                "missing): pip install 'territory-planner[service]'"), 1)
+    settings = service.ServiceSettings(
+        max_payload_bytes=int(max_payload_mb * 2**20), max_concurrent_jobs=max_jobs,
+        max_queued_jobs=max_queued, job_time_limit_s=job_time_limit,
+        result_retention_s=retention, workers=workers)
+    app_ = service.create_app(settings)
+    if openapi is not None:
+        openapi.write_text(json.dumps(service.openapi_document(app_), indent=2,
+                                      ensure_ascii=False), encoding="utf-8")
+        typer.echo(f"wrote {openapi}")
+        raise typer.Exit(0)
+    # One server process: the jobs live in its memory (scale with --max-jobs).
+    uvicorn.run(app_, host=host, port=port, workers=1, log_level="info")
+
+
 def main() -> None:  # pragma: no cover - console entry point alias
     try:
         app()
