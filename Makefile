@@ -36,6 +36,11 @@ test: $(VENV)/.dev-installed
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check territory solvers tests benchmarks examples scripts
 
+# The long fuzz run (>= 10,000 examples over tests/fuzz; `make test` runs the short one).
+fuzz: $(VENV)/.dev-installed
+	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest tests/fuzz -p no:cacheprovider \
+		--hypothesis-show-statistics -q $(PYTEST_ARGS)
+
 bench: $(VENV)/.bench-installed
 	$(BIN)/python benchmarks/run_all.py
 

@@ -374,6 +374,15 @@ def partition(
                 cols.append(meas[:, k])
                 k += 1
         meas = np.column_stack(cols)
+    with np.errstate(over="ignore"):
+        total = meas.sum(axis=0)
+    if not np.isfinite(total).all():
+        a = int(np.argmin(np.isfinite(total)))
+        i = int(np.argmax(meas[:, a]))
+        raise InvalidInputError(
+            f"Measure {names[a]!r} sums to more than a float holds (largest: account "
+            f"{acc.ids[i]!r}, {names[a]}={meas[i, a]:g}).",
+            hint="Give the measure in larger units (e.g. thousands).")
     xy = project_km(acc.lonlat)
     notes: list[str] = []
 

@@ -631,6 +631,20 @@ def _decode(data: bytes, name: str, encoding: str | None) -> str:
     if line:
         raise _decode_error(data, name, bad, f"as UTF-8 (it reads as GBK) while line {line} is "
                             "UTF-8: the file mixes encodings")
+    # UTF-8 accented Latin ("Café") is also valid GBK ("Caf茅"): in a file that is GBK
+    # elsewhere such a line is mixed in or ambiguous, and either guess could be mojibake.
+    escaped = data.decode("utf-8", "surrogateescape")
+    latin = _UTF8_LATIN_LINE.search(escaped)
+    if latin:
+        line = escaped.count("\n", 0, latin.start()) + 1
+        gbk_line = text.split("\n")[line - 1].strip()
+        gbk_only = data.count(b"\n", 0, bad) + 1
+        raise InvalidInputError(
+            f"{name}: line {line} reads as UTF-8 ({latin.group(0).strip()!r}) and as GBK "
+            f"({gbk_line!r}), while line {gbk_only} is GBK only: the file mixes encodings, "
+            "or that line is ambiguous.",
+            hint="Save the file in one encoding (Excel: Save As 'CSV UTF-8'), or pass the "
+                 "file's encoding, e.g. encoding='gb18030' or encoding='utf-8'.")
     return text
 
 
@@ -666,6 +680,10 @@ def _utf8_or_gbk(data: bytes, text: str, name: str) -> str:
              "'CSV UTF-8', which marks it.")
 
 
+# A whole line of valid UTF-8 whose non-ASCII characters are all accented Latin letters.
+_UTF8_LATIN_LINE = re.compile(
+    "^[\x00-\x09\x0b-\x7f]*[\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f]"
+    "[\x00-\x09\x0b-\x7f\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f]*$", re.MULTILINE)
 # A whole line of valid UTF-8 (no escaped byte) holding a character beyond two-byte UTF-8.
 _UTF8_WIDE_LINE = re.compile(
     "^[^\n\udc80-\udcff]*[\u0800-\ud7ff\ue000-\U0010ffff][^\n\udc80-\udcff]*$",

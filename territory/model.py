@@ -81,6 +81,15 @@ REP_COLUMNS: tuple[str, ...] = (
     "region",
 )
 
+#: Minutes in a day: the most a visit, a lunch break or a working day can take.
+DAY_MIN = 1440.0
+#: Most visits per cycle: one a day over the longest cycle the contract allows (53 weeks).
+MAX_VISITS = 53 * 7
+
+#: Largest potential of one account: 10^6 accounts at most this still sum (and weigh) far
+#: from float overflow.
+MAX_POTENTIAL = 1e15
+
 #: Slightly generous box around the bundled polygons, for a fast first test.
 CHINA_BBOX = (73.0, 17.5, 135.5, 54.0)
 
@@ -154,7 +163,8 @@ class _Checker:
                 field=field_name, value=_py(values[pos]), message=message))
 
     def numeric(self, col: str, *, default: float | None = None, minimum: float | None = None,
-                integer: bool = False, positive: bool = False) -> np.ndarray:
+                integer: bool = False, positive: bool = False,
+                maximum: float | None = None, why_maximum: str = "") -> np.ndarray:
         """A float column, with every non-number, NaN, infinity or out-of-range value reported.
 
         Blank cells (missing, NaN, empty or white-space text) take ``default``; with no default
@@ -182,6 +192,8 @@ class _Checker:
             self.add(ok & (num < minimum), col, raw, f"expected >= {minimum:g}")
         if positive:
             self.add(ok & (num <= 0), col, raw, "expected > 0")
+        if maximum is not None:
+            self.add(ok & (num > maximum), col, raw, f"expected <= {maximum:g}{why_maximum}")
         if integer:
             self.add(ok & (num != np.round(num)), col, raw, "expected a whole number")
         return num
@@ -270,7 +282,10 @@ def _text_and_blank(s: pd.Series, default: str, *, need_text: bool = True
     if kind == "string" and stripped is not None:
         out[keep] = stripped.to_numpy(dtype=object)[keep]
     elif kind == "integer":
-        out[keep] = vals.astype(np.int64).astype(str).to_numpy(dtype=object)
+        try:
+            out[keep] = vals.astype(np.int64).astype(str).to_numpy(dtype=object)
+        except OverflowError:  # beyond 64 bits (an id such as 10**30): cell by cell
+            out[keep] = [_clean_text(v) for v in vals.to_numpy(dtype=object)]
     else:
         out[keep] = [_clean_text(v) for v in vals.to_numpy(dtype=object)]
     return out, blank
@@ -477,7 +492,8 @@ class Accounts:
         ids = _check_ids(chk)
         lon, lat = _check_coordinates(chk, "lon", "lat", allow_outside_china=allow_outside_china,
                                       what="accounts")
-        potential = chk.numeric("potential", default=1.0, minimum=0.0)
+        potential = chk.numeric("potential", default=1.0, minimum=0.0, maximum=MAX_POTENTIAL,
+                                why_maximum=" (give it in larger units, e.g. thousands)")
 
         if "segment" in frame:
             segment = chk.text("segment")
@@ -488,8 +504,11 @@ class Accounts:
             segment = rules.segment_of(np.nan_to_num(potential))
         seg_series = pd.Series(segment, dtype=object)
 
-        visits = _from_segment(chk, "visits", seg_series, rules.visits, integer=True)
-        visit_min = _from_segment(chk, "visit_min", seg_series, rules.visit_min, integer=False)
+        visits = _from_segment(chk, "visits", seg_series, rules.visits, integer=True,
+                               maximum=MAX_VISITS, why_maximum=" (a visit a day over the "
+                               "longest cycle, 53 weeks)")
+        visit_min = _from_segment(chk, "visit_min", seg_series, rules.visit_min, integer=False,
+                                  maximum=DAY_MIN, why_maximum=" (a visit fits in one day)")
 
         hours_code, profiles = _parse_hours(chk, frame, rules.hours, default_days)
 
@@ -532,11 +551,12 @@ def _check_unique_columns(frame: pd.DataFrame, what: str) -> None:
 
 
 def _from_segment(chk: _Checker, col: str, segment: pd.Series, table: Mapping[str, float],
-                  *, integer: bool) -> np.ndarray:
+                  *, integer: bool, maximum: float, why_maximum: str) -> np.ndarray:
     """A per-account number taken from the column where given, else from the segment table."""
     by_segment = segment.map(dict(table)).to_numpy(dtype=float)
     if col in chk.frame:
-        values = chk.numeric(col, default=math.nan, minimum=0.0, integer=integer)
+        values = chk.numeric(col, default=math.nan, minimum=0.0, integer=integer,
+                             maximum=maximum, why_maximum=why_maximum)
         # Blank cells only: a value that is not a number was reported above and must not be
         # quietly replaced by the segment default.
         blank = _blank(chk.frame[col])
@@ -764,7 +784,8 @@ class Reps:
         work_end = _clock_column(chk, "work_end", "17:30")
         lunch_start = _clock_column(chk, "lunch_start", "11:30")
         lunch_end = _clock_column(chk, "lunch_end", "13:30")
-        lunch_min = chk.numeric("lunch_min", default=45.0, minimum=0.0)
+        lunch_min = chk.numeric("lunch_min", default=45.0, minimum=0.0, maximum=DAY_MIN,
+                                why_maximum=" (minutes in a day)")
         span = work_end - work_start
         # Report the pair as clock times: one of the two may be a default the user never saw.
         chk.add(span <= 0, "work_start,work_end",
@@ -782,10 +803,12 @@ class Reps:
                                 f" in working day {format_clock(work_start[i])}-"
                                 f"{format_clock(work_end[i])}"),
                 "lunch window does not fit inside the working day; move it or set lunch_min=0")
-        max_work = chk.numeric("max_work_min", default=math.nan, positive=True)
+        max_work = chk.numeric("max_work_min", default=math.nan, positive=True,
+                               maximum=DAY_MIN, why_maximum=" (minutes in a day)")
         max_work = np.where(np.isnan(max_work), span, max_work)
         capacity = chk.numeric("capacity", default=1.0, positive=True)
-        nights = chk.numeric("max_nights_week", default=2.0, minimum=0.0, integer=True)
+        nights = chk.numeric("max_nights_week", default=2.0, minimum=0.0, integer=True,
+                             maximum=7.0, why_maximum=" (nights in a week)")
 
         days_txt = chk.text("working_days", "mon-fri")
         days_out = np.empty(len(frame), dtype=object)

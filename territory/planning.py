@@ -426,7 +426,7 @@ class NationalPlan:
                     t.rep_of_account).sum().reindex(reps, fill_value=0.0)
                 row[f"{m}_max_dev_pct"] = 100 * _max_dev(per_rep)
         row["sim_workload_mean_h"] = float(s.mean())
-        row["sim_workload_max_dev_pct"] = float(100 * (abs(s - s.mean())).max() / s.mean())
+        row["sim_workload_max_dev_pct"] = 100 * _max_dev(s)
         row["travel_h"] = float(r["drive_h"].sum())
         row["km"] = float(r["km"].sum())
         row["utilisation_mean_pct"] = float(100 * r["utilisation"].mean())
