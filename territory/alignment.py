@@ -256,6 +256,9 @@ def _apportion(weights: np.ndarray, total: int) -> np.ndarray:
             "parts (nest='region') or more territories.")
     seats = np.ones(k, dtype=np.int64)
     left = total - k
+    # No weight anywhere (e.g. every account with zero workload): parts count alike.
+    if not weights.sum() > 0:
+        weights = np.ones(k)
     share = weights / weights.sum() * total - 1.0
     share = np.maximum(share, 0)
     if share.sum() > 0:
