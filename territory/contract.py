@@ -516,16 +516,20 @@ def parse_partition_request(obj: Mapping[str, Any] | str | bytes
     return _parse(obj, "partition")
 
 
+class InvalidJSONError(InvalidInputError):
+    """The request is not JSON (or not UTF-8): error type ``invalid_json``, code 2."""
+
+
 def _decode(obj: Mapping[str, Any] | str | bytes) -> Any:
     if isinstance(obj, (str, bytes, bytearray)):
         try:
             return json.loads(obj)
         except json.JSONDecodeError as exc:
-            raise InvalidInputError(
+            raise InvalidJSONError(
                 f"The request is not valid JSON: {exc.msg} at line {exc.lineno}, column "
                 f"{exc.colno}.", hint="Send one JSON object in UTF-8.") from None
         except UnicodeDecodeError as exc:
-            raise InvalidInputError(
+            raise InvalidJSONError(
                 f"The request is not UTF-8 text ({exc.reason} at byte {exc.start}).",
                 hint="Send one JSON object in UTF-8.") from None
     return obj
@@ -836,6 +840,8 @@ def plan_result_to_json(plan: NationalPlan) -> dict[str, Any]:
 
 
 def _classify(exc: BaseException) -> tuple[int, str]:
+    if isinstance(exc, InvalidJSONError):
+        return 2, "invalid_json"
     if isinstance(exc, InvalidInputError):
         return 2, "invalid_input"
     if isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError)):

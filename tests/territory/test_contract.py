@@ -342,3 +342,13 @@ def test_reader_problems_go_to_details(body) -> None:
     assert [(p["path"], p["row"], p["id"], p["field"]) for p in problems] == [
         ("accounts[4].id", 4, body["accounts"][5]["id"], "id"),
         ("accounts[5].id", 5, body["accounts"][5]["id"], "id")]
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"\xff\xfe{}", "[1, 2", ""])
+def test_undecodable_request_is_invalid_json(body) -> None:
+    from territory.contract import error_to_json, parse_plan_request
+
+    with pytest.raises(InvalidInputError) as info:
+        parse_plan_request(body)
+    message, code = error_to_json(info.value)
+    assert code == 2 and message["error"]["type"] == "invalid_json"
