@@ -480,6 +480,11 @@ def partition(
                                 "every territory needs at least one; use fewer territories.")
     if nu < n:
         notes.append(f"solved on {nu:,} basic units ({n:,} accounts)")
+        if nu < 10 * p:
+            # Units of a fifth of a territory or more are hard to combine within a few per cent.
+            notes.append(f"only {nu / p:.1f} units per territory: tight balance may be out of "
+                         f"reach (about 20 per territory, max_units={20 * p:,}, make 5 % "
+                         "possible, at a higher search cost)")
     ugroup = np.zeros(nu, dtype=np.int64)
     ugroup[u] = group
     edges, n_joined = account_graph(units.xy, ugroup if nest is not None else None)
@@ -611,6 +616,8 @@ def _targets(meas: np.ndarray, p: int, territory_group: np.ndarray, unit_group: 
 def _home_units(xy: np.ndarray, ugroup: np.ndarray, territory_group: np.ndarray,
                 homes: np.ndarray, ulock: np.ndarray, p: int) -> np.ndarray:
     """Unit nearest each home within the territory's group, one distinct unit per territory."""
+    if len(xy) * p > 5_000_000:
+        return _home_units_tree(xy, ugroup, territory_group, homes, ulock, p)
     out = np.full(p, -1, dtype=np.int64)
     taken = np.zeros(len(xy), dtype=bool)
     # Units locked to another territory cannot be a centre; nearest-first greedy by distance.
@@ -627,6 +634,55 @@ def _home_units(xy: np.ndarray, ugroup: np.ndarray, territory_group: np.ndarray,
                 out[k] = j
                 taken[j] = True
                 break
+    return out
+
+
+def _home_units_tree(xy: np.ndarray, ugroup: np.ndarray, territory_group: np.ndarray,
+                     homes: np.ndarray, ulock: np.ndarray, p: int) -> np.ndarray:
+    """``_home_units`` for many units and territories: the same greedy on k-d trees.
+
+    Scanning every unit for every home costs units x territories (25,000 x 5,000 at 10^6
+    accounts); a tree per group answers each home with its nearest few free units instead.
+    Ties in distance may resolve differently from the scan.
+    """
+    from scipy.spatial import cKDTree
+
+    out = np.full(p, -1, dtype=np.int64)
+    taken = np.zeros(len(xy), dtype=bool)
+    trees: dict[int, tuple[Any, np.ndarray]] = {}
+    for g in np.unique(territory_group):
+        free = np.flatnonzero((ugroup == g) & (ulock < 0))
+        trees[int(g)] = (cKDTree(xy[free]) if len(free) else None, free)
+    locked_to: dict[int, np.ndarray] = {}
+    for k in np.unique(ulock[ulock >= 0]):
+        locked_to[int(k)] = np.flatnonzero((ulock == k) & (ugroup == territory_group[k]))
+
+    def nearest(k: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+        tree, free = trees[int(territory_group[k])]
+        cand = [locked_to.get(k, np.zeros(0, np.int64))]
+        if tree is not None:
+            count = min(count, len(free))
+            _, idx = tree.query(homes[k], k=count)
+            cand.append(free[np.atleast_1d(idx)])
+        c = np.concatenate(cand)
+        d = np.hypot(*(xy[c] - homes[k]).T)
+        o = np.lexsort((c, d))
+        return c[o], d[o]
+
+    first = [nearest(k, 1) for k in range(p)]
+    order = np.argsort([d[0] if len(d) else np.inf for _, d in first], kind="stable")
+    for k in order:
+        count = 8
+        while True:
+            cand, _ = nearest(int(k), count)
+            free_cand = cand[~taken[cand]]
+            if len(free_cand):
+                out[k] = free_cand[0]
+                taken[free_cand[0]] = True
+                break
+            if count >= len(trees[int(territory_group[k])][1]):
+                break
+            count *= 4
     return out
 
 

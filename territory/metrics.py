@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from solvers._unique import unique_int
 from solvers.partition import metrics as core
 from territory.geo import account_graph, project_km
 
@@ -102,8 +103,9 @@ def _pieces(territory: np.ndarray, p: int, edges: np.ndarray) -> np.ndarray:
     graph = coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n))
     _, label = connected_components(graph, directed=False)
     ok = territory >= 0
-    pairs = np.unique(np.stack([territory[ok], label[ok]], axis=1), axis=0)
-    return np.bincount(pairs[:, 0], minlength=p)
+    # One int64 key per (territory, component): a 1-D unique, not the slow ``axis=0`` one.
+    pairs = unique_int(territory[ok] * n + label[ok])
+    return np.bincount(pairs // n, minlength=p)
 
 
 def moves_table(ids: np.ndarray, current: np.ndarray, territory: np.ndarray,

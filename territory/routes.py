@@ -346,7 +346,12 @@ def plan_routes(
     if unknown:
         raise InvalidInputError(f"The assignment names {len(unknown)} rep(s) that are not in the "
                                 f"scenario: {unknown[:10]}.")
-    wanted = list(reps) if reps is not None else [r for r in rep_ids if (labels == r).any()]
+    # Accounts grouped by rep in one pass: a scan of all labels per rep would cost n x reps.
+    codes, first = pd.factorize(labels)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(first) + 1))
+    by_rep = {str(r): order[bounds[c]:bounds[c + 1]] for c, r in enumerate(first)}
+    wanted = list(reps) if reps is not None else [r for r in rep_ids if r in by_rep]
     bad = [r for r in wanted if r not in rep_pos]
     if bad:
         raise InvalidInputError(f"Unknown rep id(s) {bad[:10]}.")
@@ -357,7 +362,7 @@ def plan_routes(
     positions: dict[str, np.ndarray] = {}
     day_indices: dict[str, np.ndarray] = {}
     for k, r in enumerate(wanted):
-        pos = np.flatnonzero(labels == r)
+        pos = by_rep.get(r, np.zeros(0, dtype=np.int64))
         positions[r] = pos
         prev_plan = previous.plans.get(r) if previous is not None else None
         appt = appt_by_rep.get(r)

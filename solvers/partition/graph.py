@@ -11,6 +11,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import Delaunay, QhullError, cKDTree
 
+from solvers._unique import unique_int
+
 __all__ = ["adjacency_csr", "canonical_edges", "connect_components", "delaunay_edges"]
 
 
@@ -23,7 +25,7 @@ def canonical_edges(edges: np.ndarray) -> np.ndarray:
         return np.zeros((0, 2), dtype=np.int64)
     # One int64 key per edge: a 1-D unique sorts ten times faster than ``unique(axis=0)``.
     base = int(e[:, 1].max()) + 1
-    key = np.unique(e[:, 0] * base + e[:, 1])
+    key = unique_int(e[:, 0] * base + e[:, 1])
     return np.stack([key // base, key % base], axis=1)
 
 
@@ -119,7 +121,7 @@ def _restore_between_clusters(n: int, kept: np.ndarray, cut: np.ndarray, cut_len
         return np.zeros((0, 2), dtype=np.int64)
     cut, cut_len, lo, hi = cut[between], cut_len[between], lo[between], hi[between]
     pair = lo.astype(np.int64) * n_comp + hi
-    pairs, inverse = np.unique(pair, return_inverse=True)
+    pairs, inverse = unique_int(pair, return_inverse=True)
     shortest = np.full(len(pairs), np.inf)
     np.minimum.at(shortest, inverse, cut_len)
     pa, pb = pairs // n_comp, pairs % n_comp

@@ -11,6 +11,8 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from solvers._unique import unique_int
+
 __all__ = [
     "balance_excess",
     "moved_units",
@@ -127,8 +129,9 @@ def territory_contiguity(
     _, label = connected_components(graph, directed=False)
     ok = assignment >= 0
     pieces = np.zeros(n_territories, dtype=np.int64)
-    pairs = np.unique(np.stack([assignment[ok], label[ok]], axis=1), axis=0)
-    np.add.at(pieces, pairs[:, 0], 1)
+    # One int64 key per (territory, component): a 1-D unique, not the slow ``axis=0`` one.
+    pairs = unique_int(assignment[ok].astype(np.int64) * n + label[ok])
+    np.add.at(pieces, pairs // n, 1)
     return pieces == 1
 
 
