@@ -11,9 +11,11 @@ account's share leaves one rep, and the other rep gains its visits plus the driv
 nearest account or home, at the ratio the current routes show. Only the reps whose accounts
 changed are routed again, and the routes judge the moves: reps linked by moves form independent
 groups, and a group's moves stay only if its reps' hours got more even, else they are undone and
-not proposed again. The loop stops when every rep is within ``workload_tolerance`` of the mean,
-after ``patience`` rounds in a row in which the routes accepted no move, or after
-``max_rounds``; the round with the best worst deviation is kept.
+not proposed for the next ``TABU_ROUNDS`` rounds (short routings are noisy: a rejection is not
+final). The loop stops when every rep is within ``workload_tolerance`` of the mean, after
+``patience`` rounds in a row in which the routes accepted no move, or after ``max_rounds``; the
+round with the best worst deviation is kept, and its reps still out of tolerance are routed
+again with more time (``polish``).
 
 Why moves judged on the routes and not a new partition on calibrated weights: the estimate is
 right on average but wrong by place (long home legs in sparse areas, detours around opening
@@ -476,6 +478,10 @@ class NationalPlan:
         return write_all(self, folder, maps=maps)
 
 
+#: Rounds a move the routes rejected stays out of the proposals.
+TABU_ROUNDS = 2
+
+
 def _max_dev(values: pd.Series | np.ndarray) -> float:
     v = np.asarray(values, dtype=float)
     if len(v) == 0 or v.mean() <= 0:
@@ -497,7 +503,7 @@ def plan(
     partition_time_s: float = 60.0,
     route_time_s: float = 5.0,
     max_rounds: int = 10,
-    patience: int = 2,
+    patience: int = 3,
     time_limit_s: float | None = None,
     round_moves: float = 0.04,
     move_penalty_km: float = 30.0,
@@ -629,16 +635,54 @@ def plan(
     best = (tp, rp, sim)
     rounds_first_tp = tp
     stale = 0
-    # Moves the routes rejected: (account, rep) pairs not proposed again.
-    tabu: set[tuple[int, str]] = set()
+    # Moves the routes rejected, with the round until which they are not proposed again: a
+    # short routing is noisy (see ``polish``), so a rejection is not final.
+    tabu_until: dict[tuple[int, str], int] = {}
     current = best
-    for k in range(1, max_rounds + 1):
-        if _max_dev(best[2]) <= workload_tolerance or stale >= patience:
+    State = tuple[TerritoryPlan, RoutePlan, pd.Series]
+
+    def polish_step(state: State) -> State:
+        """Route the state's reps out of tolerance (or dropping visits) again with more time
+        and keep each rep's better plan; a row in ``rounds``."""
+        tp, rp, sim = state
+        targets = polish_targets(rp, sim)
+        if time_limit_s is not None:
+            # As many as fit in what is left of the budget, the worst first.
+            left = time_limit_s - (time.perf_counter() - t0)
+            targets = targets[:max(int((left - 1.0) * n_workers
+                                       / (1.2 * polish * route_time_s)), 0)]
+        if not targets:
+            return state
+        t_round = time.perf_counter()
+        again = plan_routes(tp, reps=targets, time_limit_s=polish * route_time_s,
+                            seed=seed + 7_777_777 + len(rounds), max_iterations=max_iterations,
+                            workers=workers or 1, executor=executor,
+                            progress=lambda d, t: note("routes polish", d, t))
+        better = _better_routes(rp, again, sim, simulated_workload(again, scenario, estimated))
+        if better:
+            rp = _merge_routes(rp, again, better)
+            sim = simulated_workload(rp, scenario, estimated)
+        rounds.append(LoopRound(len(rounds), rounds[-1].max_dev_estimated, _max_dev(sim), 0,
+                                len(targets), time.perf_counter() - t_round, "polish"))
+        return tp, rp, sim
+
+    polished: State | None = None
+    k = 0
+    while True:
+        within = _max_dev(best[2]) <= workload_tolerance
+        if not within and stale >= patience and polish and polished is not best and k:
+            # Stalled: the best plan's outliers get better routes, and the loop carries on
+            # from what those routes say (a polished plan is the truer one, kept as the best).
+            polished = best = current = polish_step(best)
+            stale = 0
+            continue
+        if within or stale >= patience or k >= max_rounds:
             break
         if time_limit_s is not None and (time.perf_counter() - t0
-                                         + rounds[-1].runtime_s * (k > 1)
+                                         + rounds[-1].runtime_s * (k > 0)
                                          + polish_reserve(*best[1:])) > time_limit_s:
             break
+        k += 1
         t_round = time.perf_counter()
         cur_tp, cur_rp, cur_sim = current
         rep_of = cur_tp.rep_of_account
@@ -653,18 +697,22 @@ def plan(
             n_moves = min(n_moves, left / max(float(basis.mean()), 1e-12))
         proposed = rebalance_moves(
             scenario, rep_of, cur_sim, costs, edges, tolerance=workload_tolerance,
-            max_moves=int(max(n_moves, 0)), labels=labels, limits=limits, tabu=tabu)
+            max_moves=int(max(n_moves, 0)), labels=labels, limits=limits,
+            tabu={m for m, until in tabu_until.items() if until >= k})
         moved_mask = proposed != rep_of
         changed = sorted({str(r) for r in np.unique(np.concatenate([
             rep_of[moved_mask], proposed[moved_mask]]))} - {""})
         if not changed:
-            break
+            stale = patience
+            continue
         trial_tp = _with_assignment(cur_tp, scenario, proposed, costs, edges, nest, t_round)
         partial = route(trial_tp, changed, k)
         trial_sim = simulated_workload(partial, scenario, estimated)
         # Reps linked by moves form independent groups; the routes decide each group: kept
         # when its reps' squared deviations (from the current mean) fall, else undone.
-        accepted, final = _judge_groups(rep_of, proposed, cur_sim, trial_sim, tabu)
+        rejected: set[tuple[int, str]] = set()
+        accepted, final = _judge_groups(rep_of, proposed, cur_sim, trial_sim, rejected)
+        tabu_until.update(dict.fromkeys(rejected, k + TABU_ROUNDS))
         final_moved = final != rep_of
         if accepted:
             new_tp = _with_assignment(cur_tp, scenario, final, costs, edges, nest, t_round)
@@ -673,7 +721,7 @@ def plan(
             current = (new_tp, new_rp, new_sim)
         else:
             new_sim = cur_sim
-        rounds.append(LoopRound(k, _max_dev(est_by(final, costs)), _max_dev(new_sim),
+        rounds.append(LoopRound(len(rounds), _max_dev(est_by(final, costs)), _max_dev(new_sim),
                                 int(final_moved.sum()), len(changed),
                                 time.perf_counter() - t_round))
         if _max_dev(current[2]) < _max_dev(best[2]) - 1e-4:
@@ -681,26 +729,10 @@ def plan(
         # Progress is any group the routes accepted (the squared deviations fell), even when
         # the worst rep has not moved yet.
         stale = 0 if accepted else stale + 1
+    if polish and polished is not best and _max_dev(best[2]) > workload_tolerance:
+        best = polish_step(best)
     tp, rp, sim = best
-    targets = polish_targets(rp, sim) if polish else []
-    if targets and time_limit_s is not None:
-        # As many as fit in what is left of the budget, the worst first.
-        left = time_limit_s - (time.perf_counter() - t0)
-        fit = int((left - 1.0) * n_workers / (1.2 * polish * route_time_s))
-        targets = targets[:max(fit, 0)]
-    if targets:
-        t_round = time.perf_counter()
-        again = plan_routes(tp, reps=targets, time_limit_s=polish * route_time_s,
-                            seed=seed + 7_777_777, max_iterations=max_iterations,
-                            workers=workers or 1, executor=executor,
-                            progress=lambda d, t: note("routes polish", d, t))
-        better = _better_routes(rp, again, sim, simulated_workload(again, scenario, estimated))
-        if better:
-            rp = _merge_routes(rp, again, better)
-            sim = simulated_workload(rp, scenario, estimated)
-        rounds.append(LoopRound(len(rounds), rounds[-1].max_dev_estimated, _max_dev(sim), 0,
-                                len(targets), time.perf_counter() - t_round, "polish"))
-    if tp is not rounds_first_tp or rounds[-1].stage == "polish":
+    if tp is not rounds_first_tp or any(r.stage == "polish" for r in rounds):
         # Report the territories' workload as the routes have it, not as predicted.
         tp = _with_assignment(tp, scenario, tp.rep_of_account,
                               account_costs(rp, scenario, estimated), edges, nest, t0)
