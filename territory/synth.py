@@ -237,7 +237,8 @@ def place_reps(
 
     Provinces get reps in proportion to their estimated workload (at least one per province with
     three quarters of a rep's work or more, when there are enough reps); homes are the bundled
-    places nearest to the centres of a workload-weighted k-means of the province's accounts.
+    places nearest to the centres of a workload-weighted k-means of the province's accounts
+    (one rep per place; further reps of the same place live at their centres).
     """
     calendar = calendar or Calendar.weekly(4)
     travel = travel or TravelModel()
@@ -271,12 +272,18 @@ def place_reps(
         centres = _weighted_kmeans(lonlat[idx], work[idx], int(seats[g]), rng)
         in_prov = np.flatnonzero(places["province_code"].to_numpy(dtype=object) == code)
         cand = pl_xy[in_prov] if len(in_prov) else pl_xy
+        taken: set[int] = set()
         for c in centres:
             d = np.hypot((cand[:, 0] - c[0]) * np.cos(np.radians(c[1])), cand[:, 1] - c[1])
-            homes.append(cand[int(np.argmin(d))])
+            j = int(np.argmin(d))
+            # The first rep of a town lives at its centre; the others where their share of the
+            # accounts is (a city's reps live across the city): homes stacked on one point
+            # would box each other's territories in.
+            homes.append(c if j in taken else cand[j])
+            taken.add(j)
             home_prov.append(code)
     homes_arr = np.array(homes)
-    # Several reps may share a town: spread them a little so maps stay readable.
+    # Spread reps a little so maps stay readable.
     homes_arr = homes_arr + rng.normal(0.0, 0.01, homes_arr.shape)
     frame = pd.DataFrame({
         "id": [f"R{i + 1:04d}" for i in range(len(homes_arr))],
