@@ -65,8 +65,12 @@ def local_density(lonlat: np.ndarray, k: int = 15) -> np.ndarray:
     k = int(min(k, n - 1))
     lon, lat = np.radians(lonlat[:, 0]), np.radians(lonlat[:, 1])
     xyz = np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
-    dist, _ = cKDTree(xyz).query(xyz, k=k + 1)
-    r = 2.0 * EARTH_RADIUS_KM * np.arcsin(np.clip(dist[:, -1] / 2.0, 0.0, 1.0))
+    tree = cKDTree(xyz)
+    # Queried in the tree's own point order, which reads memory in order (see TravelModel.knn).
+    order = tree.indices
+    dist = np.empty(n)
+    dist[order] = tree.query(xyz[order], k=k + 1)[0][:, -1]
+    r = 2.0 * EARTH_RADIUS_KM * np.arcsin(np.clip(dist / 2.0, 0.0, 1.0))
     r = np.maximum(r, _MIN_RADIUS_KM)
     return k / (np.pi * r * r)
 
