@@ -862,15 +862,20 @@ def _merge_routes(old: RoutePlan, new: RoutePlan, changed: Sequence[str]) -> Rou
     ids.update({r: a for r, a in new.account_ids.items() if r in ch})
     failed = {r: e for r, e in old.failed.items() if r not in ch}
     failed.update({r: e for r, e in new.failed.items() if r in ch})
+    def both(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+        # Empty frames left out: pandas is deprecating their say in the result's dtypes.
+        parts = [f for f in (keep(a), take(b)) if len(f)]
+        return pd.concat(parts, ignore_index=True) if parts else a.iloc[:0]
+
     return RoutePlan(
         plans=plans, account_ids=ids,
-        schedule=pd.concat([keep(old.schedule), take(new.schedule)], ignore_index=True)
+        schedule=both(old.schedule, new.schedule)
         .sort_values(["rep_id", "day", "sequence"], kind="stable").reset_index(drop=True),
-        days=pd.concat([keep(old.days), take(new.days)], ignore_index=True)
+        days=both(old.days, new.days)
         .sort_values(["rep_id", "day"], kind="stable").reset_index(drop=True),
-        reps=pd.concat([keep(old.reps), take(new.reps)], ignore_index=True)
+        reps=both(old.reps, new.reps)
         .sort_values("rep_id", kind="stable").reset_index(drop=True),
-        dropped=pd.concat([keep(old.dropped), take(new.dropped)], ignore_index=True),
+        dropped=both(old.dropped, new.dropped),
         unassigned=new.unassigned if len(new.unassigned) else old.unassigned,
         runtime_s=old.runtime_s + new.runtime_s, seed=old.seed, parameters=old.parameters,
         failed=failed, scenario=old.scenario)
