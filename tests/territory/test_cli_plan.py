@@ -6,13 +6,13 @@ import json
 from collections import Counter
 from typing import Any
 
-import jsonschema
 import numpy as np
 import pandas as pd
 import pytest
+from contract_helpers import validate
 from typer.testing import CliRunner
 
-from territory import contract, synth
+from territory import synth
 from territory.cli import app
 from territory.hours import format_clock
 from territory.io import read_accounts, read_reps, write_accounts, write_reps
@@ -24,13 +24,6 @@ FAST_OPTIONS = {"partition_time_s": 1, "route_time_s": 0.3, "max_rounds": 1, "se
 
 def run(*args: Any, stdin: str | None = None) -> Any:
     return CliRunner().invoke(app, [str(a) for a in args], input=stdin)
-
-
-def validate(message: dict[str, Any], name: str) -> None:
-    validator = jsonschema.Draft202012Validator(
-        contract.load_schema(name), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
-    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(message)]
-    assert not errors, errors[:5]
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+from contract_helpers import validate as schema_valid
 
 from territory import contract, synth
 from territory.alignment import partition
@@ -27,11 +28,7 @@ FAST_PLAN = {"partition_time_s": 2, "route_time_s": 0.5, "max_rounds": 1, "seed"
 
 
 def validate(message: dict[str, Any], name: str) -> None:
-    schema = contract.load_schema(name)
-    validator = jsonschema.Draft202012Validator(
-        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
-    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(message)]
-    assert not errors, errors[:5]
+    schema_valid(message, name)
     json.dumps(message, allow_nan=False)
 
 

@@ -2,33 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import signal
-from pathlib import Path
-
 import pytest
+from executor_tasks import die_once, fail_on_three, square
 
 from territory.executor import LocalExecutor
-
-
-def square(x: int) -> int:
-    return x * x
-
-
-def fail_on_three(x: int) -> int:
-    if x == 3:
-        raise ValueError("three is bad")
-    return x
-
-
-def die_once(arg: tuple[int, str]) -> int:
-    """Kill the worker process the first time task ``x`` runs (a marker file remembers)."""
-    x, folder = arg
-    marker = Path(folder) / f"died-{x}"
-    if x == 2 and not marker.exists():
-        marker.write_text("x")
-        os.kill(os.getpid(), signal.SIGKILL)
-    return x + 100
 
 
 @pytest.mark.parametrize("workers", [1, 2])

@@ -7,16 +7,13 @@ at the first worker death (``allowed-failures: 0``), so a killed worker surfaces
 
 from __future__ import annotations
 
-import os
-import signal
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
 distributed = pytest.importorskip("distributed")
 
 import dask  # noqa: E402  (after the skip: only with the extra)
+from executor_tasks import die_once, fail_on_three, square  # noqa: E402
 
 from territory import synth  # noqa: E402
 from territory.errors import InvalidInputError  # noqa: E402
@@ -28,26 +25,6 @@ from territory.executor import (  # noqa: E402
 )
 from territory.routes import plan_routes  # noqa: E402
 from territory.travel import pairwise_km  # noqa: E402
-
-
-def square(x: int) -> int:
-    return x * x
-
-
-def fail_on_three(x: int) -> int:
-    if x == 3:
-        raise ValueError("three is bad")
-    return x
-
-
-def die_once(arg: tuple[int, str]) -> int:
-    """Kill the worker process the first time task 2 runs (a marker file remembers)."""
-    x, folder = arg
-    marker = Path(folder) / f"died-{x}"
-    if x == 2 and not marker.exists():
-        marker.write_text("x")
-        os.kill(os.getpid(), signal.SIGKILL)
-    return x + 100
 
 
 @pytest.fixture(scope="module")

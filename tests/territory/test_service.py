@@ -19,7 +19,7 @@ pytest.importorskip("httpx")
 uvicorn = pytest.importorskip("uvicorn")
 
 import httpx  # noqa: E402
-import jsonschema  # noqa: E402
+from contract_helpers import validate  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
@@ -37,13 +37,6 @@ SLOW_PARTITION = {"tolerance": 0.0001, "time_limit_s": 30, "seed": 0}
 OVERRUNNING_PLAN = {"partition_time_s": 0.2, "route_time_s": 20, "max_rounds": 0, "seed": 0}
 FINISHED = ("done", "failed", "cancelled")
 LIMIT_S = 4.0
-
-
-def validate(message: dict[str, Any], name: str) -> None:
-    validator = jsonschema.Draft202012Validator(
-        contract.load_schema(name), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
-    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(message)]
-    assert not errors, errors[:5]
 
 
 @pytest.fixture(scope="module")
