@@ -13,8 +13,9 @@
    are matched to parts by a min-cost assignment on home distance. Targets are then the part's
    own mean, and the plan also reports deviation from the national mean.
 4. **Units**: exact duplicates merged; above ``max_units`` accounts, a quadtree of basic units
-   (``territory.geo.make_units``) is solved and the solution is then refined at account level on
-   the territory boundaries.
+   (``territory.geo.make_units``) is solved and each account takes its unit's territory (no
+   account-level refinement yet: balance and contiguity are then as good as the units allow,
+   and both are reported at account level).
 5. **Realignment** (``realign=True``): the accounts' ``current_rep`` is the current plan;
    ``max_moved`` caps the share of accounts (or of ``move_basis`` = "potential") that may change
    rep and ``move_penalty`` (km-equivalents per account) discourages moves. Locked accounts stay.

@@ -240,12 +240,128 @@ class _Search:
         self.record()
         return True
 
+    def flow_repair(self, rounds: int = 3) -> bool:
+        """Balance by flows between adjacent territories; True if the violation dropped.
+
+        Boundary moves see a chain of territories at their bounds as a plateau: a surplus three
+        territories away from a deficit can only travel through neighbours that are themselves
+        at a bound, and each single move there trades one violation for another. Here the
+        excess of the worst measure (total less target, every territory) is routed as a
+        min-cost flow over the territory adjacency graph (arc cost: distance between the
+        territories' centres), and each arc's flow becomes units moved across that boundary
+        (``search.transfer``). The tabu search then mends what the moves did to the other
+        measures and to compactness.
+        """
+        prep = self.prep
+        before = float(self.fst[S.PEN])
+        if before <= 0:
+            return False
+        improved = False
+        for _ in range(rounds):
+            tot = self.st[S.S_TOT]
+            excess = balance_excess(tot, prep.targets, prep.tol).sum(axis=0)
+            kept = False
+            # the worst measure first; a round that does not lower the total violation (the
+            # moves may push the other measures out) is undone
+            for c in np.argsort(-excess, kind="stable"):
+                if excess[c] <= 1e-9:
+                    break
+                pen0 = float(self.fst[S.PEN])
+                snapshot = self.a.copy()
+                flows = _balancing_flows(prep, self.a, tot[:, c], prep.targets[:, c],
+                                         prep.tol[c], self.cxy)
+                for src, dst, amount in flows:
+                    S.transfer(src, dst, amount, int(c), self.g, self.cxy, self.st, self.ist,
+                               self.fst)
+                if float(self.fst[S.PEN]) < pen0 * (1.0 - 1e-6):
+                    kept = True
+                    break
+                if flows:
+                    self.a[:] = snapshot
+                    S.init_state(self.g, self.cxy, self.st, self.ist, self.fst)
+            if not kept:
+                break
+            improved = True
+            if float(self.fst[S.PEN]) <= 0:
+                break
+        # fresh tabu list, aspiration and progress marks for the search that follows
+        S.init_state(self.g, self.cxy, self.st, self.ist, self.fst)
+        return improved
+
     def kick(self, n_moves: int) -> None:
         """Back to the best plan (if any), then ``n_moves`` random boundary moves."""
         if self.has_best:
             self.a[:] = self.best_a
         S.init_state(self.g, self.cxy, self.st, self.ist, self.fst)
         S.perturb(self.g, self.cxy, self.st, self.ist, self.fst, self.rng, n_moves)
+
+
+def _balancing_flows(prep: _Prepared, a: np.ndarray, total: np.ndarray, target: np.ndarray,
+                     tol: float, cxy: np.ndarray) -> list[tuple[int, int, float]]:
+    """Arcs (from, to, amount) of a min-cost flow bringing every territory into its band.
+
+    One measure. Arcs join territories that share a unit edge (within one group) and cost the
+    distance between their centres, so surplus takes the shortest way to the deficits. Each
+    territory supplies its total less its target and may keep a remainder within half its
+    tolerance (arcs to and from a free node), so only what the band needs is moved, which
+    spares the other measures. Returned in an order where a territory gives only after its
+    inflow has reached it (the flow is acyclic), so the ones in between pass units on rather
+    than shrinking first.
+    """
+    from ortools.graph.python import min_cost_flow
+
+    p = prep.p
+    e = prep.edges
+    if len(e) == 0:
+        return []
+    ka, kb = a[e[:, 0]], a[e[:, 1]]
+    keep = (ka != kb) & (prep.tgroup[ka] == prep.tgroup[kb])
+    if not keep.any():
+        return []
+    pairs = np.unique(np.sort(np.column_stack([ka[keep], kb[keep]]), axis=1), axis=0)
+    excess = total - target
+    scale = 1e6 / max(float(np.abs(excess).max()), 1e-12)
+    supply = np.rint(excess * scale).astype(np.int64)
+    slack = np.floor(0.5 * tol * target * scale).astype(np.int64)
+    d = np.hypot(*(cxy[pairs[:, 0]] - cxy[pairs[:, 1]]).T)
+    cost = np.rint(d / max(float(d.mean()), 1e-12) * 100.0).astype(np.int64) + 1
+    free = p  # the free node: what a territory keeps within its band goes to or comes from it
+    ks = np.arange(p)
+    tails = np.concatenate([pairs[:, 0], pairs[:, 1], ks, np.full(p, free)])
+    heads = np.concatenate([pairs[:, 1], pairs[:, 0], np.full(p, free), ks])
+    cap = int(np.abs(supply).sum()) + 1
+    caps = np.concatenate([np.full(2 * len(pairs), cap, np.int64), slack, slack])
+    costs = np.concatenate([cost, cost, np.zeros(2 * p, np.int64)])
+    mcf = min_cost_flow.SimpleMinCostFlow()
+    mcf.add_arcs_with_capacity_and_unit_cost(tails.astype(np.int32), heads.astype(np.int32),
+                                             caps, costs)
+    # supplies sum to zero up to rounding; the residue goes to the free node
+    mcf.set_nodes_supplies(np.arange(p + 1, dtype=np.int32),
+                           np.append(supply, -int(supply.sum())))
+    if mcf.solve() != mcf.OPTIMAL:
+        # e.g. a group or an island whose territories cannot reach their bands together
+        return []
+    n_terr = 2 * len(pairs)
+    flow = np.array([mcf.flow(t) for t in range(n_terr)], dtype=np.int64)
+    used = np.flatnonzero(flow > 0)
+    if len(used) == 0:
+        return []
+    # Kahn's order on the (acyclic) flow: arcs leave a territory once all its inflow arrived.
+    indeg = np.bincount(heads[used], minlength=p)
+    out: dict[int, list[int]] = {}
+    for t in used.tolist():
+        out.setdefault(int(tails[t]), []).append(t)
+    ready = [k for k in sorted(out) if indeg[k] == 0]
+    arcs: list[tuple[int, int, float]] = []
+    while ready:
+        k = ready.pop()
+        for t in out.get(k, []):
+            h = int(heads[t])
+            arcs.append((k, h, float(flow[t]) / scale))
+            indeg[h] -= 1
+            if indeg[h] == 0 and h in out:
+                ready.append(h)
+    return arcs
 
 
 class _Clock:
@@ -283,6 +399,10 @@ def _run_start(search: _Search, prep: _Prepared, params: PartitionParams, clock:
     free_centres = prep.centers is None
     n_kick = max(3, int(params.perturb_fraction * prep.n))
     least_violation = np.inf
+    repairs = 0
+    if params.flow_repairs > 0 and not search.has_best and not clock.out_of_time():
+        repairs += 1
+        search.flow_repair()
     while True:
         n_iter = clock.chunk(params.chunk_iterations)
         if n_iter == 0 or clock.out_of_time():
@@ -298,6 +418,11 @@ def _run_start(search: _Search, prep: _Prepared, params: PartitionParams, clock:
             search.record()
             # Centres follow a balanced plan only: moving them mid-repair reshuffles the units.
             if free_centres and search.has_best and search.move_centres_to_medoids():
+                continue
+        if not search.has_best and repairs < params.flow_repairs:
+            # a stall while unbalanced: the surplus may sit behind territories at their bounds
+            repairs += 1
+            if search.flow_repair():
                 continue
         if not search.has_best:
             # Still repairing balance: kicks would undo repairs, so the tabu search just goes
@@ -429,7 +554,8 @@ def _violations(prep: _Prepared, a: np.ndarray, totals: np.ndarray, contiguous: 
 
 def _start_plan(prep: _Prepared, params: PartitionParams, rng: np.random.Generator,
                 index: int, best: np.ndarray | None,
-                deadline: float) -> tuple[np.ndarray, np.ndarray]:
+                deadline: float, initial: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
     """Start plan number ``index``: from ``current`` when realigning, else a fresh construction.
 
     Starts that would be identical (fixed centres, or a move budget that ties the plan to the
@@ -441,6 +567,16 @@ def _start_plan(prep: _Prepared, params: PartitionParams, rng: np.random.Generat
     if index > 0 and deterministic and best is not None:
         cxy = prep.centers if prep.centers is not None else _centroids(prep, best)
         return best.copy(), cxy
+    if initial is not None and index == 0:
+        # the caller's start plan, pins enforced and made contiguous when asked
+        a = np.where(prep.fixed >= 0, prep.fixed, initial).astype(np.int64)
+        cxy = prep.centers if prep.centers is not None else _centroids(prep, a)
+        if prep.contiguous:
+            make_contiguous(a, prep.xy, cxy, prep.indptr, prep.indices, prep.fixed, prep.ugroup,
+                            prep.tgroup)
+        else:
+            fill_empty(a, prep.p, prep.xy, cxy, prep.fixed, prep.ugroup, prep.tgroup)
+        return a, cxy
     if has_current and index == 0:
         # The current plan, new units (current = -1) allocated around its territories; pieces
         # cut off from their territory then join a neighbour (moved for "contiguity").
@@ -540,6 +676,7 @@ def solve_partition(
     seed: int = 0,
     max_iterations: int | None = None,
     params: PartitionParams | None = None,
+    initial: np.ndarray | None = None,
 ) -> PartitionResult:
     """Carve the units into balanced, compact (contiguous) territories.
 
@@ -552,6 +689,8 @@ def solve_partition(
         run stops on ``max_iterations`` or on convergence.
     max_iterations : cap on local-search iterations over all starts (None: time only).
     params : search knobs (:class:`PartitionParams`).
+    initial : (n,) territory of each unit to start the first start from instead of a
+        construction (pinned units are put right, pieces reattached); later starts construct.
 
     Returns
     -------
@@ -571,13 +710,20 @@ def solve_partition(
     if max_iterations is not None and max_iterations < 0:
         raise SolverInputError(f"max_iterations = {max_iterations}; expected >= 0 or None.")
     params = params if params is not None else PartitionParams()
+    if initial is not None:
+        initial = np.asarray(initial)
+        if (initial.shape != (problem.n_units,) or not np.issubdtype(initial.dtype, np.integer)
+                or (initial < 0).any() or (initial >= problem.n_territories).any()):
+            raise SolverInputError(f"initial: expected {problem.n_units} territory indices in "
+                                   f"[0, {problem.n_territories - 1}].")
     _warmup()
-    return _solve(problem, float(time_limit_s), int(seed), max_iterations, params)
+    return _solve(problem, float(time_limit_s), int(seed), max_iterations, params,
+                  initial=initial)
 
 
 def _solve(problem: PartitionProblem, time_limit_s: float, seed: int,
            max_iterations: int | None, params: PartitionParams,
-           warm: bool = False) -> PartitionResult:
+           warm: bool = False, initial: np.ndarray | None = None) -> PartitionResult:
     clock = _Clock(time_limit_s, max_iterations)
     rng = np.random.default_rng(seed)
     prep = _prepare(problem)
@@ -603,7 +749,8 @@ def _solve(problem: PartitionProblem, time_limit_s: float, seed: int,
             limit = params.max_starts_without_improvement
             if limit is not None and since_improve >= limit:
                 break
-        a0, cxy = _start_plan(prep, params, rng, n_starts, best, clock.search_deadline)
+        a0, cxy = _start_plan(prep, params, rng, n_starts, best, clock.search_deadline,
+                              initial)
         if prep.mode == S.DIAMETER and not _balanced(prep, a0):
             phase1 = replace(prep, mode=S.SUM_DISTANCE)
             search = _Search(phase1, a0, cxy, int(rng.integers(1, 2**63)), params)

@@ -28,6 +28,9 @@ class PartitionParams:
     balance_centring : weight of the squared relative deviations added to the violation in the
         search score until a start finds its first balanced plan (pulls territories towards
         their targets, which leaves room for their neighbours' repairs).
+    flow_repairs : at most this many flow repairs per start (when a start begins unbalanced
+        and when it stalls unbalanced): the excess of the worst measure routed as a min-cost
+        flow across territory boundaries and moved as units; 0 turns them off.
     swaps : also try exchanging two adjacent units of a violated territory and a neighbour.
     max_starts_without_improvement : stop ("converged") after this many starts in a row that do
         not improve the best plan; None runs until the time or iteration limit.
@@ -48,6 +51,7 @@ class PartitionParams:
     sample_hot: int = 64
     balance_centring: float = 1.0
     swaps: bool = True
+    flow_repairs: int = 10
     max_starts_without_improvement: int | None = 8
     bound: bool = True
     bound_max_arcs: int = 300_000
@@ -60,7 +64,7 @@ class PartitionParams:
         ):
             if getattr(self, name) < 1:
                 raise SolverInputError(f"params.{name} = {getattr(self, name)}; expected >= 1.")
-        for name in ("price_iterations", "perturbations"):
+        for name in ("price_iterations", "perturbations", "flow_repairs"):
             if getattr(self, name) < 0:
                 raise SolverInputError(f"params.{name} = {getattr(self, name)}; expected >= 0.")
         if self.tabu_max < self.tabu_min:

@@ -1024,3 +1024,73 @@ def perturb(g, cxy: np.ndarray, st, ist: np.ndarray, fst: np.ndarray, rng: np.nd
             continue
         apply_move(i, k, g, cxy, st, ist, fst)
         done += 1
+
+
+@nb.njit(cache=True)
+def transfer(src: int, dst: int, amount: float, c: int, g, cxy: np.ndarray, st,
+             ist: np.ndarray, fst: np.ndarray) -> float:
+    """Move units of ``src`` that touch ``dst`` into ``dst`` until about ``amount`` of measure
+    ``c`` has gone over; returns the amount moved.
+
+    One unit at a time, the cheapest in the objective (distance to the centres) among those
+    whose move brings the moved amount closer to ``amount``; every move is admissible for the
+    search (movable, same group, budget, ``src`` keeps a unit and stays connected). This is
+    how a flow of measure between adjacent territories (``engine._flow_repair``) becomes units:
+    the frontier advances as units change hands, so a flow larger than one boundary layer
+    still finds units.
+    """
+    indptr = g[G_INDPTR]
+    indices = g[G_INDICES]
+    xy = g[G_XY]
+    w = g[G_W]
+    wdist = g[G_WDIST]
+    current = g[G_CURRENT]
+    move_cost = g[G_MOVE_COST]
+    a = st[S_A]
+    head = st[S_HEAD]
+    nxt = st[S_NXT]
+    mark = st[S_MARK]
+    queue = st[S_QUEUE]
+    contiguous = ist[CONTIG] == 1
+    moved = 0.0
+    # units found splitting ``src`` are not tried again (a short list: ``mark`` belongs to
+    # the connectivity check)
+    barred = np.empty(256, dtype=np.int64)
+    n_barred = 0
+    while amount - moved > 0.0:
+        left = amount - moved
+        best = -1
+        best_cost = np.inf
+        i = head[src]
+        while i >= 0:
+            wi = w[i, c]
+            if 0.0 < wi < 2.0 * left:
+                touches = False
+                for t in range(indptr[i], indptr[i + 1]):
+                    if a[indices[t]] == dst:
+                        touches = True
+                        break
+                if touches and _eval_move(i, dst, g, cxy, st, ist, fst) < np.inf:
+                    cost = (_unit_cost(i, dst, xy, cxy, wdist, current, move_cost)
+                            - _unit_cost(i, src, xy, cxy, wdist, current, move_cost))
+                    if cost < best_cost:
+                        for q in range(n_barred):
+                            if barred[q] == i:
+                                cost = np.inf
+                                break
+                        if cost < best_cost:
+                            best_cost = cost
+                            best = i
+            i = nxt[i]
+        if best < 0:
+            break
+        if contiguous and not _removal_keeps_connected(best, a, indptr, indices, mark, queue,
+                                                       ist):
+            if n_barred == len(barred):
+                break
+            barred[n_barred] = best
+            n_barred += 1
+            continue
+        apply_move(best, dst, g, cxy, st, ist, fst)
+        moved += w[best, c]
+    return moved
