@@ -56,9 +56,25 @@ coordinate columns exist they win and the geometry is ignored.
 Coordinates given in GCJ-02 (AMap/Gaode, Tencent) or BD-09 (Baidu) are converted with
 ``territory.coords.convert`` when ``coord_system="gcj02"`` or ``"bd09"``.
 
+Large files
+-----------
+CSV/TSV/TXT and Parquet files over 64 MiB are read in chunks of 50,000 rows
+(``chunk_rows=`` sets the size and forces chunking, ``chunk_rows=0`` reads the whole table at
+once; other sources are always read whole). Each chunk is decoded, parsed and validated on its
+own and only the validated columns are kept, so the peak memory is about the final table plus
+one chunk instead of the file's bytes, its text and a table of strings at once. The result, the
+row labels and the problems reported are those of the whole-table read; duplicate ids and the
+segments by potential rank, which need every row, are settled after the last chunk. The
+encoding is chosen, by the rules above, on the first 4 MiB from the first line that is not
+ASCII; a later line that does not decode (or a UTF-8 line in a GBK file) is an error naming
+its offset and line. When a file has several kinds of problem, a chunked read may report a
+different one first (e.g. a missing column before a bad byte far below). GeoParquet is read
+whole.
+
 Writing
 -------
-``write_csv`` writes UTF-8 with a BOM so that Excel shows Chinese text correctly.
+``write_csv`` writes UTF-8 with a BOM so that Excel shows Chinese text correctly, 50,000 rows
+at a time (the formatted text of the whole table is never held at once).
 ``write_accounts`` / ``write_reps`` write any readable format but shapefiles (which cut column
 names to 10 characters) by extension; reading the file back gives the same table (reps' times
 are written as ``"HH:MM"``).
@@ -70,11 +86,12 @@ import codecs
 import csv
 import datetime as dt
 import io
+import itertools
 import math
 import os
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, Literal, TypeAlias
 
@@ -83,7 +100,7 @@ import pandas as pd
 
 from territory.errors import DataQualityWarning, InvalidInputError
 from territory.hours import format_clock
-from territory.model import Accounts, Reps, SegmentRules, _to_float
+from territory.model import Accounts, Reps, SegmentRules, _AccountsBuilder, _to_float
 
 __all__ = [
     "ACCOUNT_ALIASES",
@@ -148,6 +165,16 @@ _SUPPORTED = (*_TEXT_EXT, *_EXCEL_EXT, *_GEO_EXT, *_PARQUET_EXT)
 _CLOCK_COLUMNS = ("work_start", "work_end", "lunch_start", "lunch_end")
 _FRAME_NAME = "the given table"
 
+# Chunked reading (see "Large files" in the module docstring). 50,000 rows of strings are
+# some tens of MB: small next to a table of 10^6 accounts, large enough that the per-chunk
+# overhead (a pandas call, a polygon lookup) is lost in the work.
+_AUTO_CHUNK_BYTES = 64 * 2**20
+_CHUNK_ROWS = 50_000
+_HEAD_BYTES = 4 * 2**20  # the sample the encoding is chosen on
+_BLOCK_BYTES = 2**20  # bytes read and decoded at a time
+_SNIFF_CHARS = 65536  # text the delimiter is sniffed on (``_sniff_delimiter``)
+_WRITE_CHUNK_ROWS = 50_000
+
 
 # ----------------------------------------------------------------------------------------------
 # public readers
@@ -163,6 +190,7 @@ def read_accounts(
     allow_outside_china: bool = False,
     rules: SegmentRules | None = None,
     coord_system: str = "wgs84",
+    chunk_rows: int | None = None,
 ) -> Accounts:
     """Read, validate and complete a table of accounts (see the module docstring).
 
@@ -187,6 +215,11 @@ def read_accounts(
     coord_system:
         ``"wgs84"`` (default), ``"gcj02"`` (AMap/Gaode, Tencent) or ``"bd09"`` (Baidu): the
         system of the input coordinates; the result is always WGS-84.
+    chunk_rows:
+        Rows per chunk for CSV/TSV/TXT and Parquet (see "Large files" in the module
+        docstring): None chunks files over 64 MiB by 50,000 rows, a number forces chunks of
+        that many rows (also for a file object holding CSV), 0 reads the whole table at once.
+        The result is the same either way. Ignored for other sources.
 
     Returns
     -------
@@ -197,12 +230,31 @@ def read_accounts(
     InvalidInputError
         The source cannot be read (missing, empty, unsupported, undecodable, malformed), lacks
         a required column (``id``, ``lon``, ``lat``), maps two columns to one field, or has
-        invalid rows (each listed with its row, id, field, value and the fix).
+        invalid rows (each listed with its row, id, field, value and the fix); or
+        ``chunk_rows`` is not a whole number >= 0.
     """
-    frame, name = _prepare(source, "accounts", columns=columns, sheet=sheet,
-                           encoding=encoding, layer=layer, coord_system=coord_system)
+    system = _coord_system(coord_system)
+    chunks = _chunks(source, chunk_rows, encoding)
+    if chunks is None:
+        frame, name = _prepare(source, "accounts", columns=columns, sheet=sheet,
+                               encoding=encoding, layer=layer, coord_system=coord_system)
+        try:
+            return Accounts.from_frame(frame, rules=rules,
+                                       allow_outside_china=allow_outside_china)
+        except InvalidInputError as exc:
+            raise _with_source(exc, name, "Account") from None
+    name = chunks.name
+    builder = _AccountsBuilder(rules, allow_outside_china=allow_outside_china,
+                               default_days=(0, 1, 2, 3, 4))
+    for chunk in chunks:
+        frame = _ready(chunk, name, "accounts", columns=columns, system=system)
+        try:
+            builder.add(frame)
+        except InvalidInputError as exc:
+            raise _with_source(exc, name, "Account") from None
+    chunks.check_mapping(columns, "accounts")
     try:
-        return Accounts.from_frame(frame, rules=rules, allow_outside_china=allow_outside_china)
+        return builder.finish(drop=chunks.dropped)
     except InvalidInputError as exc:
         raise _with_source(exc, name, "Account") from None
 
@@ -216,12 +268,14 @@ def read_reps(
     layer: str | int | None = None,
     allow_outside_china: bool = False,
     coord_system: str = "wgs84",
+    chunk_rows: int | None = None,
 ) -> Reps:
     """Read, validate and complete a table of reps (see the module docstring).
 
     Parameters are as for ``read_accounts``; the home coordinates are ``home_lon``/``home_lat``
     (``lon``/``lat``, ``经度``/``纬度`` and the like are accepted), and a GeoPackage layer named
-    ``reps`` is preferred.
+    ``reps`` is preferred. With ``chunk_rows`` the file is decoded and parsed in chunks but
+    validated whole: a table of reps is small, so only the text is worth not holding at once.
 
     Returns
     -------
@@ -232,8 +286,15 @@ def read_reps(
     InvalidInputError
         As for ``read_accounts``; also a rep without a home and unreadable times or days.
     """
-    frame, name = _prepare(source, "reps", columns=columns, sheet=sheet, encoding=encoding,
-                           layer=layer, coord_system=coord_system)
+    system = _coord_system(coord_system)
+    chunks = _chunks(source, chunk_rows, encoding)
+    if chunks is None:
+        frame, name = _prepare(source, "reps", columns=columns, sheet=sheet,
+                               encoding=encoding, layer=layer, coord_system=coord_system)
+    else:
+        name = chunks.name
+        frame = chunks.whole()
+        frame = _ready(frame, name, "reps", columns=columns, system=system)
     try:
         return Reps.from_frame(frame, allow_outside_china=allow_outside_china)
     except InvalidInputError as exc:
@@ -271,6 +332,22 @@ def read_table(
     reader = getattr(source, "read", None)
     if callable(reader):
         return _read_text(reader(), _source_name(source), encoding=encoding, sep=None)
+    path, name, suffix = _checked_path(source)
+    if suffix in _TEXT_EXT:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InvalidInputError(f"{name}: cannot be read ({exc}).") from None
+        return _read_text(data, name, encoding=encoding, sep=_TEXT_EXT[suffix])
+    if suffix in _EXCEL_EXT:
+        return _read_excel(path, name, sheet)
+    if suffix in _PARQUET_EXT:
+        return _read_parquet(path, name)
+    return _read_spatial(path, name, layer=layer, encoding=encoding, prefer_layer=prefer_layer)
+
+
+def _checked_path(source: object) -> tuple[Path, str, str]:
+    """Path, name for messages and lower-case suffix of a readable file."""
     if not isinstance(source, (str, os.PathLike)):
         raise InvalidInputError(
             f"Cannot read a table from a {type(source).__name__}.",
@@ -289,17 +366,7 @@ def read_table(
             hint="Check the path and the file name.")
     if path.is_dir():
         raise InvalidInputError(f"{name}: is a directory, not a file.")
-    if suffix in _TEXT_EXT:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise InvalidInputError(f"{name}: cannot be read ({exc}).") from None
-        return _read_text(data, name, encoding=encoding, sep=_TEXT_EXT[suffix])
-    if suffix in _EXCEL_EXT:
-        return _read_excel(path, name, sheet)
-    if suffix in _PARQUET_EXT:
-        return _read_parquet(path, name)
-    return _read_spatial(path, name, layer=layer, encoding=encoding, prefer_layer=prefer_layer)
+    return path, name, suffix
 
 
 # ----------------------------------------------------------------------------------------------
@@ -311,7 +378,8 @@ def write_csv(frame: pd.DataFrame | Accounts | Reps, path: str | os.PathLike[str
     """Write a table as CSV in UTF-8 with a BOM (so Excel shows Chinese text), no index.
 
     Accounts and reps are written as ``write_accounts`` / ``write_reps`` do (reps' times as
-    ``"HH:MM"``). Floats are written in full precision.
+    ``"HH:MM"``). Floats are written in full precision. Rows are formatted and written 50,000
+    at a time, so the text of a large table is never held whole.
 
     Returns
     -------
@@ -326,7 +394,8 @@ def write_csv(frame: pd.DataFrame | Accounts | Reps, path: str | os.PathLike[str
     table = _export_frame(frame)
     out = Path(path)
     try:
-        table.to_csv(out, index=False, encoding="utf-8-sig", sep=sep)
+        table.to_csv(out, index=False, encoding="utf-8-sig", sep=sep,
+                     chunksize=_WRITE_CHUNK_ROWS)
     except OSError as exc:
         raise InvalidInputError(f"{out}: cannot be written ({exc}).") from None
     return out
@@ -371,6 +440,13 @@ def _prepare(source: Source, kind: _Kind, *, columns: Mapping[str, str] | None,
     system = _coord_system(coord_system)
     name = _source_name(source)
     frame = read_table(source, sheet=sheet, encoding=encoding, layer=layer, prefer_layer=kind)
+    return _ready(frame, name, kind, columns=columns, system=system), name
+
+
+def _ready(frame: pd.DataFrame, name: str, kind: _Kind, *, columns: Mapping[str, str] | None,
+           system: str) -> pd.DataFrame:
+    """Map columns, take geometry, convert coordinates: a table (or chunk) as read, made ready
+    for validation."""
     aliases = ACCOUNT_ALIASES if kind == "accounts" else REP_ALIASES
     lon_col, lat_col = ("lon", "lat") if kind == "accounts" else ("home_lon", "home_lat")
     original = [str(c) for c in frame.columns if not _is_geometry(frame, c)]
@@ -387,7 +463,7 @@ def _prepare(source: Source, kind: _Kind, *, columns: Mapping[str, str] | None,
                  f"'{missing[0]}'}}.")
     if system != "wgs84":
         frame = _to_wgs84(frame, lon_col, lat_col, system)
-    return frame, name
+    return frame
 
 
 def _source_name(source: Source) -> str:
@@ -433,10 +509,7 @@ def _map_columns(frame: pd.DataFrame, columns: Mapping[str, str] | None,
     explicit = dict(columns or {})
     bad = [k for k in explicit if k not in frame.columns]
     if bad:
-        raise InvalidInputError(
-            f"{name}: columns= names {bad}, not in the {kind} table; its columns are "
-            f"{[str(c) for c in frame.columns]}.",
-            hint="Spell the source column exactly as in the table's header.")
+        raise _unknown_columns_error(bad, list(frame.columns), name, kind)
     not_str = {k: v for k, v in explicit.items() if not isinstance(v, str) or not v}
     if not_str:
         raise InvalidInputError(f"columns= must map column names to field names; got {not_str}.")
@@ -465,6 +538,14 @@ def _map_columns(frame: pd.DataFrame, columns: Mapping[str, str] | None,
                  f"columns={{{str(keep)!r}: '{keep!s}_unused'}}.")
     renames = {c: t for c, t in target.items() if c != t}
     return frame.rename(columns=renames) if renames else frame
+
+
+def _unknown_columns_error(bad: list[Any], columns: list[Any], name: str,
+                           kind: str) -> InvalidInputError:
+    return InvalidInputError(
+        f"{name}: columns= names {bad}, not in the {kind} table; its columns are "
+        f"{[str(c) for c in columns]}.",
+        hint="Spell the source column exactly as in the table's header.")
 
 
 def _coords_from_geometry(frame: pd.DataFrame, lon_col: str, lat_col: str,
@@ -538,26 +619,15 @@ def _to_wgs84(frame: pd.DataFrame, lon_col: str, lat_col: str, system: str) -> p
 def _read_text(data: bytes | str, name: str, *, encoding: str | None,
                sep: str | None) -> pd.DataFrame:
     text = data if isinstance(data, str) else _decode(data, name, encoding)
-    text = text.removeprefix("\ufeff")
-    if not text.strip():
-        raise InvalidInputError(f"{name}: the file is empty.",
-                                hint="Give a header row and at least one data row.")
-    # pandas cannot start on a blank line; drop leading ones but count them for row numbers.
-    body = text.lstrip("\r\n \t")
-    lead = text[:len(text) - len(body)].count("\n")
-    body = text[text.rfind("\n", 0, len(text) - len(body)) + 1:] if lead else text
-    sep = sep or _sniff_delimiter(body)
-    try:
-        raw = pd.read_csv(io.StringIO(body), sep=sep, header=None, dtype=str,
-                          keep_default_na=False, na_values=list(MISSING_TOKENS),
-                          skip_blank_lines=False, quoting=csv.QUOTE_MINIMAL)
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise InvalidInputError(
-            f"{name}: cannot be read as a {_sep_name(sep)}-separated table: "
-            f"{str(exc).strip()}.",
-            hint="Rows must have as many fields as the header; quote fields that contain the "
-                 "separator or line breaks (Excel does this when saving as CSV).") from None
-    return _finish_table(raw, name, first_row=lead + 1)
+    # The same parser as a chunked read, on the text in memory: one set of rules for both.
+    return _TextChunks(iter([text]), name, sep, _CHUNK_ROWS).whole()
+
+
+def _parse_error(name: str, sep: str, message: str) -> InvalidInputError:
+    return InvalidInputError(
+        f"{name}: cannot be read as a {_sep_name(sep)}-separated table: {message.strip()}.",
+        hint="Rows must have as many fields as the header; quote fields that contain the "
+             "separator or line breaks (Excel does this when saving as CSV).")
 
 
 def _sep_name(sep: str) -> str:
@@ -593,59 +663,84 @@ def _decode(data: bytes, name: str, encoding: str | None) -> str:
     file that is partly UTF-8 and partly GBK is refused rather than turned into mojibake.
     """
     if encoding is not None:
-        try:
-            codecs.lookup(encoding)
-        except LookupError:
-            raise InvalidInputError(
-                f"encoding={encoding!r} is not a known text encoding.",
-                hint="Use e.g. 'utf-8', 'gb18030' (covers GBK and GB2312) or 'big5'.") from None
+        _check_encoding(encoding)
         try:
             return data.decode(encoding)
         except UnicodeDecodeError as exc:
             raise _decode_error(data, name, exc.start, f"as {encoding}") from None
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    return _detect(data, name)[0]
+
+
+def _check_encoding(encoding: str) -> None:
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise InvalidInputError(
+            f"encoding={encoding!r} is not a known text encoding.",
+            hint="Use e.g. 'utf-8', 'gb18030' (covers GBK and GB2312) or 'big5'.") from None
+
+
+def _detect(data: bytes, name: str, at: tuple[int, int] = (0, 0)) -> tuple[str, str]:
+    """Text and codec of ``data`` by the rules of ``_decode``.
+
+    ``at`` is the byte offset and the number of line feeds before ``data`` in its file (a
+    chunked read detects on a sample that may start further down); messages count from there.
+    """
+    start = at[0] == 0
+    if start and data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
-            return data.decode("utf-16")
+            return data.decode("utf-16"), "utf-16"
         except UnicodeDecodeError as exc:
             raise _decode_error(data, name, exc.start, "as UTF-16 (it starts with a UTF-16 "
                                 "byte-order mark)") from None
+    # A BOM is one only at the start of the file.
+    utf8 = "utf-8-sig" if start else "utf-8"
     try:
-        text = data.decode("utf-8-sig")
+        text = data.decode(utf8)
     except UnicodeDecodeError as exc:
         bad = exc.start
     else:
-        if data.startswith(codecs.BOM_UTF8) or text.isascii() or _WIDE.search(text):
-            return text
-        return _utf8_or_gbk(data, text, name)
+        if (start and data.startswith(codecs.BOM_UTF8)) or text.isascii() or _WIDE.search(text):
+            return text, utf8
+        chosen = _utf8_or_gbk(data, text, name, at)
+        return chosen, utf8 if chosen is text else "gb18030"
     # Valid UTF-8 before ``bad`` proves nothing by itself (GBK "路" is the UTF-8 of "·");
     # UTF-8 Chinese there does.
     first = _first_utf8_line(data, 0, bad)
     if first:
-        raise _decode_error(data, name, bad, f"as UTF-8, though line {first} is UTF-8: the "
-                            "file mixes encodings")
+        raise _decode_error(data, name, bad, f"as UTF-8, though line {at[1] + first} is "
+                            "UTF-8: the file mixes encodings", at)
     try:
         text = data.decode("gb18030")
     except UnicodeDecodeError as exc:
-        raise _decode_error(data, name, exc.start, "as UTF-8 or GBK/GB18030") from None
+        raise _decode_error(data, name, exc.start, "as UTF-8 or GBK/GB18030", at) from None
     line = _first_utf8_line(data, bad, len(data))
     if line:
-        raise _decode_error(data, name, bad, f"as UTF-8 (it reads as GBK) while line {line} is "
-                            "UTF-8: the file mixes encodings")
-    # UTF-8 accented Latin ("Café") is also valid GBK ("Caf茅"): in a file that is GBK
-    # elsewhere such a line is mixed in or ambiguous, and either guess could be mojibake.
+        raise _decode_error(data, name, bad, f"as UTF-8 (it reads as GBK) while line "
+                            f"{at[1] + line} is UTF-8: the file mixes encodings", at)
+    _refuse_utf8_latin(data, text, name, at[1] + data.count(b"\n", 0, bad) + 1, at)
+    return text, "gb18030"
+
+
+def _refuse_utf8_latin(data: bytes, gbk_text: str, name: str, gbk_line: int,
+                       at: tuple[int, int]) -> None:
+    """Refuse a line of UTF-8 accented Latin in a GBK file.
+
+    UTF-8 accented Latin ("Café") is also valid GBK ("Caf茅"): in a file that is GBK
+    elsewhere (``gbk_line``) such a line is mixed in or ambiguous, and either guess could be
+    mojibake.
+    """
     escaped = data.decode("utf-8", "surrogateescape")
     latin = _UTF8_LATIN_LINE.search(escaped)
     if latin:
-        line = escaped.count("\n", 0, latin.start()) + 1
-        gbk_line = text.split("\n")[line - 1].strip()
-        gbk_only = data.count(b"\n", 0, bad) + 1
+        line = escaped.count("\n", 0, latin.start())
+        gbk = gbk_text.split("\n")[line].strip()
         raise InvalidInputError(
-            f"{name}: line {line} reads as UTF-8 ({latin.group(0).strip()!r}) and as GBK "
-            f"({gbk_line!r}), while line {gbk_only} is GBK only: the file mixes encodings, "
+            f"{name}: line {at[1] + line + 1} reads as UTF-8 ({latin.group(0).strip()!r}) and "
+            f"as GBK ({gbk!r}), while line {gbk_line} is GBK only: the file mixes encodings, "
             "or that line is ambiguous.",
             hint="Save the file in one encoding (Excel: Save As 'CSV UTF-8'), or pass the "
                  "file's encoding, e.g. encoding='gb18030' or encoding='utf-8'.")
-    return text
 
 
 # A character beyond two-byte UTF-8 (CJK among them): proof that valid UTF-8 is UTF-8.
@@ -654,7 +749,7 @@ _WIDE = re.compile("[\u0800-\U0010ffff]")
 _NOT_LATIN = re.compile("[^\x00-\x7f\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f]")
 
 
-def _utf8_or_gbk(data: bytes, text: str, name: str) -> str:
+def _utf8_or_gbk(data: bytes, text: str, name: str, at: tuple[int, int] = (0, 0)) -> str:
     """Choose for a file that is valid UTF-8 only in two-byte sequences.
 
     Short GBK text can be valid UTF-8 by accident: GBK "医" (d2 bd) is UTF-8 "ҽ". When the GBK
@@ -675,7 +770,7 @@ def _utf8_or_gbk(data: bytes, text: str, name: str) -> str:
     gbk_line = gbk.splitlines()[line]
     raise InvalidInputError(
         f"{name}: the text reads both as UTF-8 ({utf8_line!r}) and as GBK ({gbk_line!r}) at "
-        f"line {line + 1}; which is it?",
+        f"line {at[1] + line + 1}; which is it?",
         hint="Pass encoding='utf-8' or encoding='gbk', or save the file with Excel as "
              "'CSV UTF-8', which marks it.")
 
@@ -707,9 +802,17 @@ def _first_utf8_line(data: bytes, start: int, stop: int) -> int:
     return data.count(b"\n", 0, line_start) + chunk.count("\n", 0, found.start()) + 1
 
 
-def _decode_error(data: bytes, name: str, offset: int, how: str) -> InvalidInputError:
-    line = data.count(b"\n", 0, offset) + 1
-    snippet = data[offset:offset + 4].hex(" ")
+def _decode_error(data: bytes, name: str, offset: int, how: str,
+                  at: tuple[int, int] = (0, 0)) -> InvalidInputError:
+    """The error for the bytes at ``offset`` in ``data``, which starts ``at`` (byte offset,
+    line feeds before) in its file."""
+    pos = max(offset, 0)  # < 0: the bytes an incremental decoder held from the block before
+    return _decode_error_at(name, at[0] + offset, at[1] + data.count(b"\n", 0, pos) + 1,
+                            data[pos:pos + 4].hex(" "), how)
+
+
+def _decode_error_at(name: str, offset: int, line: int, snippet: str,
+                     how: str) -> InvalidInputError:
     return InvalidInputError(
         f"{name}: the bytes at offset {offset} (line {line}: {snippet}) cannot be read {how}.",
         hint="Save the file in one encoding (Excel: Save As 'CSV UTF-8'), or pass the file's "
@@ -732,14 +835,30 @@ def _finish_table(raw: pd.DataFrame, name: str, first_row: int = 1) -> pd.DataFr
     names: list[str] = []
     keep: list[Any] = []
     for pos, (col, value) in enumerate(raw.iloc[head].items()):
-        text = "" if value is None or (isinstance(value, float) and math.isnan(value)) \
-            else str(value).strip().removeprefix("\ufeff")
+        text = _header_text(value)
         if not text:
             if body[col].isna().all():
                 continue  # trailing separators or an empty spreadsheet column
             text = f"column_{pos + 1}"
         names.append(text)
         keep.append(col)
+    _refuse_repeated_names(keep, names, name)
+    if len(body) == 0:
+        raise InvalidInputError(f"{name}: the table has a header but no data rows.",
+                                hint="Give at least one data row below the header.")
+    body = body[keep]
+    body.columns = names
+    return body
+
+
+def _header_text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value).strip().removeprefix("\ufeff")
+
+
+def _refuse_repeated_names(keep: list[Any], names: list[str], name: str) -> None:
+    """Refuse a header naming two columns alike; ``keep`` are their positions from 0."""
     seen: dict[str, list[int]] = {}
     for pos, n in zip(keep, names, strict=True):
         seen.setdefault(n, []).append(int(pos) + 1)
@@ -748,12 +867,550 @@ def _finish_table(raw: pd.DataFrame, name: str, first_row: int = 1) -> pd.DataFr
         where = "; ".join(f"{n!r} in columns {', '.join(map(str, p))}" for n, p in dup.items())
         raise InvalidInputError(f"{name}: the header repeats column names: {where}.",
                                 hint="Give each column its own name.")
-    if len(body) == 0:
-        raise InvalidInputError(f"{name}: the table has a header but no data rows.",
-                                hint="Give at least one data row below the header.")
-    body = body[keep]
-    body.columns = names
-    return body
+
+
+# ----------------------------------------------------------------------------------------------
+# chunked reading (see "Large files" in the module docstring)
+
+
+def _chunks(source: Source, chunk_rows: int | None,
+            encoding: str | None) -> _TextChunks | _ParquetChunks | None:
+    """The chunked reader for ``source``, or None when it is to be read whole."""
+    if chunk_rows is not None and (
+            isinstance(chunk_rows, bool) or not isinstance(chunk_rows, (int, np.integer))
+            or chunk_rows < 0):
+        raise InvalidInputError(
+            f"chunk_rows={chunk_rows!r} is not a whole number >= 0.",
+            hint="Give the rows per chunk, 0 to read the whole table at once, or None to "
+                 "chunk files over 64 MiB.")
+    if chunk_rows == 0 or isinstance(source, pd.DataFrame):
+        return None
+    reader = getattr(source, "read", None)
+    if callable(reader):
+        if chunk_rows is None:
+            return None  # the size of a stream is unknown: chunk only when asked to
+        name = _source_name(source)
+        return _TextChunks(_stream_texts(reader, name, encoding), name, None, int(chunk_rows))
+    path, name, suffix = _checked_path(source)
+    if suffix not in _TEXT_EXT and suffix not in _PARQUET_EXT:
+        return None
+    if chunk_rows is None:
+        try:
+            if path.stat().st_size <= _AUTO_CHUNK_BYTES:
+                return None
+        except OSError:
+            return None  # the whole read says why
+        chunk_rows = _CHUNK_ROWS
+    if suffix in _PARQUET_EXT:
+        # Geometry columns need geopandas' whole-table reader.
+        return None if _is_geoparquet(path) else _ParquetChunks(path, name, int(chunk_rows))
+    return _TextChunks(_file_texts(path, name, encoding), name, _TEXT_EXT[suffix],
+                       int(chunk_rows))
+
+
+class _Chunks:
+    """Raw tables of a file read in chunks; row labels as for the whole-table read."""
+
+    name: str
+    #: Unnamed columns found empty in every chunk, which the whole-table read drops (known
+    #: after the last chunk).
+    dropped: list[str]
+    #: The table's column names as the whole-table read gives them (after the last chunk).
+    columns: list[str]
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        raise NotImplementedError
+
+    def whole(self) -> pd.DataFrame:
+        """All chunks as one table (for small tables, e.g. reps)."""
+        frames = list(self)
+        frame = frames[0] if len(frames) == 1 else pd.concat(frames)
+        return frame.drop(columns=self.dropped) if self.dropped else frame
+
+    def check_mapping(self, columns: Mapping[str, str] | None, kind: str) -> None:
+        """Refuse ``columns=`` naming a column the whole-table read would have dropped."""
+        bad = [k for k in dict(columns or {}) if k in self.dropped]
+        if bad:
+            raise _unknown_columns_error(bad, self.columns, self.name, kind)
+
+
+class _TextChunks(_Chunks):
+    """A CSV text as raw tables of at most ``rows`` lines each, headed and labelled as
+    ``_read_text`` heads and labels the whole table.
+
+    What needs the whole file waits for the end: a column without a header is kept when it
+    holds a value in any chunk (until then it is carried, named as it would be), and an empty
+    table, a header without rows, or a header name repeated by such a column are refused
+    after the last chunk.
+    """
+
+    def __init__(self, texts: Iterator[str], name: str, sep: str | None, rows: int) -> None:
+        self.name = name
+        self.dropped = []
+        self.columns = []
+        self._texts = texts
+        self._sep = sep
+        self._rows = rows
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        pieces = iter(self._texts)
+        head = ""
+        for piece in pieces:
+            head += piece if head else piece.removeprefix("\ufeff")
+            if head and not head.isspace():
+                break
+        if not head or head.isspace():
+            raise InvalidInputError(f"{self.name}: the file is empty.",
+                                    hint="Give a header row and at least one data row.")
+        # pandas cannot start on a blank line; skip leading ones but count them for row
+        # numbers. Then enough text to sniff the delimiter exactly as on the whole text.
+        found = _NOT_BLANK.search(head)
+        assert found is not None
+        lead = head.count("\n", 0, found.start())
+        cut = head.rfind("\n", 0, found.start()) + 1 if lead else 0
+        while len(head) - cut <= _SNIFF_CHARS:
+            more = next(pieces, None)
+            if more is None:
+                break
+            head += more
+        sep = self._sep or _sniff_delimiter(head[cut:cut + _SNIFF_CHARS + 1])
+        first_row = lead + 1
+        raws = _raw_tables(head, cut, pieces, sep, self._rows, self.name)
+        del head
+        keep: list[Any] | None = None
+        names: list[str] = []
+        unnamed: dict[str, str] = {}  # name in the chunks -> name in the table
+        real: dict[str, str] = {}
+        repeated = False
+        filled: set[str] = set()
+        rows = 0
+        for raw in raws:
+            raw.index = raw.index + first_row
+            blank = raw.isna().all(axis=1).to_numpy()
+            if keep is None:
+                if blank.all():
+                    continue
+                head_pos = int(np.argmax(~blank))
+                keep, names, unnamed, real = self._header(raw.iloc[head_pos])
+                written = [t for n, t in real.items() if n not in unnamed]
+                # A name written twice fails the read after the last chunk (a parse error
+                # further down first, as in a whole-table read); no chunk is worth checking.
+                repeated = len(set(written)) < len(written)
+                raw, blank = raw.iloc[head_pos + 1:], blank[head_pos + 1:]
+            body = raw.loc[~blank] if blank.any() else raw
+            if len(body) == 0 or repeated:
+                continue
+            body = body[keep]
+            body.columns = names
+            filled.update(c for c in unnamed if c not in filled and body[c].notna().any())
+            rows += len(body)
+            yield body
+        if keep is None:
+            raise InvalidInputError(f"{self.name}: the table is empty.",
+                                    hint="Give a header row and at least one data row.")
+        final_keep: list[Any] = []
+        for col, n in zip(keep, names, strict=True):
+            if n in unnamed and n not in filled:
+                self.dropped.append(n)  # trailing separators or an empty spreadsheet column
+            else:
+                final_keep.append(col)
+                self.columns.append(real[n])
+        _refuse_repeated_names(final_keep, self.columns, self.name)
+        if rows == 0:
+            raise InvalidInputError(f"{self.name}: the table has a header but no data rows.",
+                                    hint="Give at least one data row below the header.")
+
+    def _header(self, row: pd.Series) -> tuple[list[Any], list[str], dict[str, str],
+                                                dict[str, str]]:
+        """Columns, their names in the chunks, the unnamed ones among them, and the table's
+        name of each column carried under another.
+
+        A column without a header named like a written one is carried under another name
+        until the end tells whether it is dropped (fine) or kept (a repeated name). So is the
+        second of two columns written alike, though no chunk of such a table is yielded.
+        """
+        texts = [_header_text(v) for v in row.to_numpy(dtype=object)]
+        taken = {t for t in texts if t}
+        names: list[str] = []
+        unnamed: dict[str, str] = {}
+        real: dict[str, str] = {}
+        for pos, text in enumerate(texts):
+            chunk_name = text or f"column_{pos + 1}"
+            if (not text and chunk_name in taken) or chunk_name in names:
+                chunk_name = f"{chunk_name} (column {pos + 1})"
+            if not text:
+                unnamed[chunk_name] = f"column_{pos + 1}"
+            real[chunk_name] = text or f"column_{pos + 1}"
+            names.append(chunk_name)
+        return list(row.index), names, unnamed, real
+
+
+_NOT_BLANK = re.compile("[^\r\n \t]")
+# Numbers in pandas' parser errors: "Expected 3 fields in line 7, saw 4" counts records from 1,
+# "EOF inside string starting at row 6" from 0.
+_PANDAS_POSITION = re.compile(r"(in line |at row )(\d+)")
+
+
+def _raw_tables(text: str, start: int, more: Iterator[str], sep: str, rows: int,
+                name: str) -> Iterator[pd.DataFrame]:
+    """The records of a CSV text from ``text[start:]`` (then ``more``) as raw tables of at
+    most ``rows`` lines: cells as text, the index their position from 0.
+
+    Each table is parsed by its own pandas call, cut at a line feed outside quoted fields,
+    and each but the first starts with a dummy record as wide as the table, dropped after
+    parsing. pandas checks a line's field count against the line before, and its chunked
+    reading (``chunksize``, and ``low_memory``'s internal chunks of up to 2**18 rows) skips
+    the check on the first line of a chunk: a longer line there loses its extra fields
+    without a word, a shorter one makes the next full line an error (pandas issue 11569).
+    Here no line but the table's first is ever first.
+    """
+    buf, pos = text, start
+    done = False
+    records = 0
+    dummy = ""
+
+    def pull() -> bool:
+        nonlocal buf, pos, done
+        piece = next(more, None)
+        if piece is None:
+            done = True
+            return False
+        buf, pos = buf[pos:] + piece, 0
+        return True
+
+    while True:
+        # The end of the ``rows``-th line from ``pos`` (or of the text).
+        end, lines = pos, 0
+        while lines < rows:
+            nl = buf.find("\n", end)
+            if nl >= 0:
+                end, lines = nl + 1, lines + 1
+                continue
+            offset = pos
+            if not pull():
+                end = len(buf)
+                break
+            end -= offset
+        while True:
+            cut = _record_end(buf, pos, end, sep)
+            if cut >= 0 or done:
+                break
+            offset = pos
+            if pull():
+                end -= offset
+        piece = buf[pos:(cut if cut >= 0 else len(buf))]
+        pos += len(piece)
+        if not piece:
+            return
+        try:
+            raw = pd.read_csv(io.StringIO(dummy + piece), sep=sep, header=None, dtype=str,
+                              keep_default_na=False, na_values=list(MISSING_TOKENS),
+                              skip_blank_lines=False, quoting=csv.QUOTE_MINIMAL,
+                              low_memory=False)
+        except (pd.errors.ParserError, ValueError) as exc:
+            # pandas counts from the dummy record: count from the table's start instead.
+            message = _shifted(str(exc), records - 1) if dummy else str(exc)
+            raise _parse_error(name, sep, message) from None
+        if dummy:
+            raw = raw.iloc[1:]
+        else:
+            dummy = sep.join(["0"] * raw.shape[1]) + "\n"
+        raw.index = pd.RangeIndex(records, records + len(raw))
+        records += len(raw)
+        yield raw
+        if done and pos >= len(buf):
+            return
+
+
+def _shifted(message: str, by: int) -> str:
+    """pandas' record numbers in ``message`` moved by ``by``."""
+    return _PANDAS_POSITION.sub(lambda m: f"{m.group(1)}{int(m.group(2)) + by}", message)
+
+
+def _record_end(text: str, start: int, end: int, sep: str) -> int:
+    """The first position from ``end`` (just after a line feed, or the end of ``text``) that
+    ends a record begun at ``start``: ``end`` itself unless a quoted field is open there;
+    -1 when the field runs past the end of ``text``.
+
+    The rules are pandas' (``QUOTE_MINIMAL``, quotes doubled inside quotes): a quote opens a
+    field only as its first character; elsewhere it is a character like any other.
+    """
+    scan = start
+    while True:
+        opened = _open_quote(text, scan, end, sep)
+        if opened < 0:
+            return end
+        close = _closing_quote(text, opened)
+        if close < 0:
+            return -1
+        nl = text.find("\n", close + 1)
+        if nl < 0:
+            return -1
+        scan, end = opened, nl + 1
+
+
+def _open_quote(text: str, start: int, stop: int, sep: str) -> int:
+    """Position of the quote of a field still open at ``stop`` (-1: none), scanning from
+    ``start``, where a field begins."""
+    i = text.find('"', start, stop)
+    while i >= 0:
+        if i == start or text[i - 1] in (sep, "\n", "\r"):
+            close = _closing_quote(text, i)
+            if close < 0 or close >= stop:
+                return i
+            i = text.find('"', close + 1, stop)
+        else:
+            i = text.find('"', i + 1, stop)
+    return -1
+
+
+def _closing_quote(text: str, opened: int) -> int:
+    """Position of the quote closing the field opened at ``opened``; -1 if ``text`` ends
+    first (a quote at the very end may be the first of a doubled pair: unknown yet)."""
+    j = opened + 1
+    while True:
+        j = text.find('"', j)
+        if j < 0 or j + 1 >= len(text):
+            return -1
+        if text[j + 1] != '"':
+            return j
+        j += 2
+
+
+def _file_texts(path: Path, name: str, encoding: str | None) -> Iterator[str]:
+    """The decoded text of a file, block by block."""
+    try:
+        with path.open("rb") as f:
+            yield from _decoded(_line_blocks(f.read), name, encoding)
+    except OSError as exc:
+        raise InvalidInputError(f"{name}: cannot be read ({exc}).") from None
+
+
+def _stream_texts(read: Callable[[int], Any], name: str,
+                  encoding: str | None) -> Iterator[str]:
+    """The text of a file object, block by block (decoded when it gives bytes)."""
+    first = read(_BLOCK_BYTES)
+    if isinstance(first, str):
+        if first:
+            yield first
+        yield from iter(lambda: read(_BLOCK_BYTES), "")
+    else:
+        yield from _decoded(_line_blocks(read, first), name, encoding)
+
+
+def _line_blocks(read: Callable[[int], bytes], first: bytes = b"") -> Iterator[bytes]:
+    """The bytes of a file in blocks of about ``_BLOCK_BYTES``, each ending after a line feed
+    (but the last).
+
+    UTF-8, GBK/GB18030 and other ASCII-based encodings never use the byte 0x0a inside a
+    character, so each block decodes on its own and an error's offset is exact.
+    """
+    carry = first
+    while True:
+        data = read(_BLOCK_BYTES)
+        if not data:
+            break
+        carry += data
+        cut = carry.rfind(b"\n") + 1
+        if cut:
+            yield carry[:cut]
+            carry = carry[cut:]
+    if carry:
+        yield carry
+
+
+def _decoded(blocks: Iterator[bytes], name: str, encoding: str | None) -> Iterator[str]:
+    """The text of a file given as line blocks, decoded as ``_decode`` decodes it whole.
+
+    With ``encoding=`` or a UTF-16 byte-order mark the codec is known. Otherwise ASCII blocks
+    pass as they are (they read alike in UTF-8 and GBK) until the first block that is not
+    ASCII; the codec is chosen by ``_detect`` on a sample of ``_HEAD_BYTES`` from there, then
+    every later block is decoded with it and checked as ``_detect`` checks the whole file: a
+    byte that does not decode is an error at its offset and line, and so is a UTF-8 line in
+    a file read as GBK (GB18030 would turn it into mojibake without complaint).
+    """
+    if encoding is not None:
+        _check_encoding(encoding)
+    offset = lines = 0
+    first = next(blocks, b"")
+    blocks = itertools.chain([first], blocks)
+    codec = encoding
+    how = f"as {encoding}"
+    if codec is None and first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        codec, how = "utf-16", "as UTF-16 (it starts with a UTF-16 byte-order mark)"
+    if codec is not None:
+        decoder = codecs.getincrementaldecoder(codec)("strict")
+        for block in itertools.chain(blocks, [b""]):
+            held = decoder.getstate()[0]
+            try:
+                text = decoder.decode(block, final=not block)
+            except UnicodeDecodeError as exc:
+                if not block:  # the file ends inside a character
+                    block = held
+                    offset, lines = offset - len(held), lines - held.count(b"\n")
+                    held = b""
+                raise _decode_error(block, name, exc.start - len(held), how,
+                                    (offset, lines)) from None
+            offset, lines = offset + len(block), lines + block.count(b"\n")
+            if text:
+                yield text
+        return
+    chosen: str | None = None
+    utf8_line = 0  # first line of UTF-8 beyond two bytes (0: none yet)
+    gbk_at = (0, 0, "")  # offset, line and bytes of the first evidence of GBK
+    for block in blocks:
+        if chosen is None:
+            if block.isascii():
+                text = block.decode("ascii")
+            else:
+                sample = [block]
+                size = len(block)
+                while size < _HEAD_BYTES:
+                    more = next(blocks, None)
+                    if more is None:
+                        break
+                    sample.append(more)
+                    size += len(more)
+                block = b"".join(sample)
+                del sample
+                text, chosen = _detect(block, name, (offset, lines))
+                if chosen != "gb18030":
+                    found = _first_utf8_line(block, 0, len(block))
+                    utf8_line = lines + found if found else 0
+                else:
+                    try:
+                        block.decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        at = exc.start
+                    else:  # valid UTF-8 taken for GBK: its first non-ASCII byte is the evidence
+                        at = next(i for i, b in enumerate(block) if b >= 0x80)
+                    gbk_at = (offset + at, lines + block.count(b"\n", 0, at) + 1,
+                              block[at:at + 4].hex(" "))
+        elif chosen == "gb18030":
+            try:
+                text = block.decode("gb18030")
+            except UnicodeDecodeError as exc:
+                raise _decode_error(block, name, exc.start, "as UTF-8 or GBK/GB18030",
+                                    (offset, lines)) from None
+            if not block.isascii():
+                found = _first_utf8_line(block, 0, len(block))
+                if found:
+                    raise _decode_error_at(name, *gbk_at, f"as UTF-8 (it reads as GBK) while "
+                                           f"line {lines + found} is UTF-8: the file mixes "
+                                           "encodings")
+                _refuse_utf8_latin(block, text, name, gbk_at[1], (offset, lines))
+        else:
+            try:
+                text = block.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                found = utf8_line
+                if not found:
+                    here = _first_utf8_line(block, 0, exc.start)
+                    found = lines + here if here else 0
+                how = (f"as UTF-8, though line {found} is UTF-8: the file mixes encodings"
+                       if found else "as UTF-8, the encoding of the lines before it: the "
+                       "file mixes encodings")
+                raise _decode_error(block, name, exc.start, how, (offset, lines)) from None
+            if not utf8_line and not block.isascii():
+                found = _first_utf8_line(block, 0, len(block))
+                utf8_line = lines + found if found else 0
+        offset, lines = offset + len(block), lines + block.count(b"\n")
+        if text:
+            yield text
+
+
+def _is_geoparquet(path: Path) -> bool:
+    import pyarrow.parquet as pq
+
+    try:
+        return b"geo" in (pq.read_schema(path).metadata or {})
+    except Exception:  # unreadable: the whole-table read reports it
+        return False
+
+
+class _ParquetChunks(_Chunks):
+    """A Parquet file in batches of at most ``rows`` rows, as ``_read_parquet`` reads it whole
+    (row labels are positions from 0)."""
+
+    def __init__(self, path: Path, name: str, rows: int) -> None:
+        self.name = name
+        self.dropped = []
+        self.columns = []
+        self._path = path
+        self._rows = rows
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        import pyarrow.parquet as pq
+
+        try:
+            pf = pq.ParquetFile(self._path)
+            floats = _int_columns_with_nulls(pf)
+            batches = pf.iter_batches(batch_size=self._rows)
+        except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ...
+            raise self._error(exc) from None
+        start = 0
+        while True:
+            try:
+                batch = next(batches, None)
+                if batch is None:
+                    break
+                frame = _batch_frame(batch, floats)
+            except Exception as exc:
+                raise self._error(exc) from None
+            if frame.index.name is not None or any(n is not None for n in frame.index.names[1:]):
+                frame = frame.reset_index()  # a named index is data (often the id): keep it
+            frame.index = pd.RangeIndex(start, start + len(frame))
+            start += len(frame)
+            self.columns = [str(c) for c in frame.columns]
+            if len(frame):
+                yield frame
+        if start == 0:
+            raise InvalidInputError(f"{self.name}: the table has no rows.")
+
+    def _error(self, exc: Exception) -> InvalidInputError:
+        return InvalidInputError(f"{self.name}: cannot be read as Parquet ({exc}).")
+
+
+def _int_columns_with_nulls(pf: Any) -> set[str]:
+    """Integer columns with a null anywhere in the file.
+
+    pandas gives such a column as float64 in a whole-table read but as int64 in a batch
+    without nulls; casting it in every batch keeps each value's type (and so the text of an
+    error) as in the whole read. The row-group statistics count the nulls; a column without
+    them is read on its own.
+    """
+    import pyarrow as pa
+
+    meta = pf.metadata
+    where = {meta.schema.column(j).path: j for j in range(meta.num_columns)}
+    out: set[str] = set()
+    for field in pf.schema_arrow:
+        if not pa.types.is_integer(field.type) or field.name not in where:
+            continue
+        j = where[field.name]
+        nulls = 0
+        for g in range(meta.num_row_groups):
+            stats = meta.row_group(g).column(j).statistics
+            if stats is None or not stats.has_null_count:
+                nulls = pf.read(columns=[field.name]).column(0).null_count
+                break
+            nulls += stats.null_count
+        if nulls:
+            out.add(field.name)
+    return out
+
+
+def _batch_frame(batch: Any, floats: set[str]) -> pd.DataFrame:
+    import pyarrow as pa
+
+    if floats:
+        schema = batch.schema
+        arrays = [batch.column(i).cast(pa.float64()) if f.name in floats else batch.column(i)
+                  for i, f in enumerate(schema)]
+        fields = [f.with_type(pa.float64()) if f.name in floats else f for f in schema]
+        batch = pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields, schema.metadata))
+    frame: pd.DataFrame = batch.to_pandas()
+    return frame
 
 
 # ----------------------------------------------------------------------------------------------

@@ -143,6 +143,31 @@ class _Checker:
         # Set by ``_check_ids`` (cleaned ids); ``None`` until then so that no per-row work is
         # spent on a column that is about to be cleaned anyway.
         self.ids: np.ndarray | None = None
+        # A sort key per problem (see ``begin``), so that problems found chunk by chunk can be
+        # put back in the order that one pass over the whole table gives.
+        self.keys: list[tuple[int, ...]] = []
+        self._stage: tuple[int, ...] = ()
+        self._calls = 0
+
+    def begin(self, *stage: int) -> None:
+        """Start a stage of checks.
+
+        A problem's key is the stage and the number of the ``add`` call within it; its row
+        comes from the order of the rows. A stage must make the same ``add`` calls in every
+        chunk, except for calls at its end that would report nothing.
+        """
+        self._stage = stage
+        self._calls = 0
+
+    def report(self, problem: Problem) -> None:
+        """Record one problem built by the caller, under the current stage."""
+        self.problems.append(problem)
+        self.keys.append((*self._stage, self._calls))
+
+    def absorb(self, other: _Checker) -> None:
+        """Take over the problems of a checker run on a subset of the rows."""
+        self.problems.extend(other.problems)
+        self.keys.extend(other.keys)
 
     def add(self, mask: np.ndarray, field_name: str, values: Any, message: str) -> None:
         """Record one problem per True entry of ``mask``.
@@ -151,6 +176,8 @@ class _Checker:
         is wrong, so the common clean case costs nothing) or any object with ``__getitem__``.
         """
         mask = np.asarray(mask, dtype=bool)
+        key = (*self._stage, self._calls)
+        self._calls += 1
         if not mask.any():
             return
         if isinstance(values, pd.Series):
@@ -161,6 +188,7 @@ class _Checker:
             self.problems.append(Problem(
                 row=_row_label(labels[pos]), id=ident or None,
                 field=field_name, value=_py(values[pos]), message=message))
+            self.keys.append(key)
 
     def numeric(self, col: str, *, default: float | None = None, minimum: float | None = None,
                 integer: bool = False, positive: bool = False,
@@ -240,6 +268,15 @@ def _to_float(s: pd.Series) -> np.ndarray:
             num[ok] = s[ok].astype(float).to_numpy()
         except (TypeError, ValueError):
             pass  # something to_numeric reads and float() does not: keep to_numeric's value
+    # Cells to_numeric refuses but float() reads ("1e400", "1_000", full-width digits) are
+    # numbers when the rest of the column is clean; read them one by one here too, so a cell's
+    # value never depends on the other rows (a chunked read sees only some of them).
+    values = s.to_numpy(dtype=object)
+    for pos in np.flatnonzero(~ok & ~s.isna().to_numpy()):
+        try:
+            num[pos] = float(values[pos])
+        except (TypeError, ValueError):
+            pass
     return num
 
 
@@ -318,14 +355,25 @@ def _py(v: Any) -> Any:
 
 def _check_ids(chk: _Checker) -> np.ndarray:
     """Cleaned ids; reports missing and duplicate ids (each duplicate names the other rows)."""
-    frame = chk.frame
-    raw = frame["id"]
+    ids, blank = _check_id_cells(chk)
+    _report_duplicate_ids(chk, ids, blank)
+    return ids
+
+
+def _check_id_cells(chk: _Checker) -> tuple[np.ndarray, np.ndarray]:
+    """Cleaned ids and the blank mask; reports the missing ones (the check of one row)."""
+    raw = chk.frame["id"]
     ids, blank = _text_and_blank(raw, "")
     chk.ids = ids
     chk.add(blank, "id", raw, "missing id; every row needs a unique id")
+    return ids, blank
+
+
+def _report_duplicate_ids(chk: _Checker, ids: np.ndarray, blank: np.ndarray) -> None:
+    """Reports every id given more than once, naming the other rows (``chk.frame``'s labels)."""
     dup = pd.Series(ids).duplicated(keep=False).to_numpy() & ~blank
     if dup.any():
-        labels = frame.index
+        labels = chk.frame.index
         pos = np.flatnonzero(dup)
         codes, _ = pd.factorize(ids[pos])
         order = np.argsort(codes, kind="stable")
@@ -335,11 +383,10 @@ def _check_ids(chk: _Checker) -> np.ndarray:
             for p in group:
                 others = [_label_text(labels[q]) for q in group if q != p]
                 more = f" and {len(others) - 5} more" if len(others) > 5 else ""
-                chk.problems.append(Problem(
+                chk.report(Problem(
                     row=_row_label(labels[p]), id=ids[p], field="id", value=ids[p],
                     message=f"duplicate id (also in row {', '.join(others[:5])}{more}); "
                             "ids must be unique"))
-    return ids
 
 
 def _check_coordinates(chk: _Checker, lon_col: str, lat_col: str, *,
@@ -474,71 +521,15 @@ class Accounts:
         InvalidInputError
             Listing every offending row, field and value.
         """
-        rules = rules or SegmentRules()
         if not isinstance(frame, pd.DataFrame):
             raise InvalidInputError(f"Expected a table of accounts, got {type(frame).__name__}.")
         if len(frame) == 0:
             raise InvalidInputError("No accounts: the table is empty.",
                                     hint="Give at least one row with id, lon and lat.")
-        _check_unique_columns(frame, "accounts")
-        missing = [c for c in ("id", "lon", "lat") if c not in frame.columns]
-        if missing:
-            raise InvalidInputError(
-                f"The accounts table lacks required column(s) {missing}; "
-                f"its columns are {list(frame.columns)}.",
-                hint="Rename the columns or pass columns={'your_name': 'id', ...} to "
-                     "read_accounts.")
-        chk = _Checker(frame, "Account")
-        ids = _check_ids(chk)
-        lon, lat = _check_coordinates(chk, "lon", "lat", allow_outside_china=allow_outside_china,
-                                      what="accounts")
-        potential = chk.numeric("potential", default=1.0, minimum=0.0, maximum=MAX_POTENTIAL,
-                                why_maximum=" (give it in larger units, e.g. thousands)")
-
-        if "segment" in frame:
-            segment = chk.text("segment")
-            blank = segment == ""
-            if blank.any():
-                segment[blank] = rules.segment_of(np.nan_to_num(potential))[blank]
-        else:
-            segment = rules.segment_of(np.nan_to_num(potential))
-        seg_series = pd.Series(segment, dtype=object)
-
-        visits = _from_segment(chk, "visits", seg_series, rules.visits, integer=True,
-                               maximum=MAX_VISITS, why_maximum=" (a visit a day over the "
-                               "longest cycle, 53 weeks)")
-        visit_min = _from_segment(chk, "visit_min", seg_series, rules.visit_min, integer=False,
-                                  maximum=DAY_MIN, why_maximum=" (a visit fits in one day)")
-
-        hours_code, profiles = _parse_hours(chk, frame, rules.hours, default_days)
-
-        province = _check_provinces(chk, lon, lat)
-        city = chk.text("city")
-        current = chk.text("current_rep")
-        locked = _bool_column(chk, "locked")
-        if locked.any():
-            chk.add(locked & (current == ""), "locked", locked,
-                    "locked but no current_rep to stay with; give current_rep or unlock")
-
-        chk.raise_if_any(
-            f"{len(chk.problems)} problem(s) in the accounts table "
-            f"({len(frame)} rows); nothing was changed:",
-            hint="Fix the rows above and read the file again.")
-
-        out = pd.DataFrame({
-            "id": ids, "lon": lon, "lat": lat, "potential": potential,
-            "segment": seg_series.to_numpy(dtype=object),
-            "visits": visits.astype(np.int64), "visit_min": visit_min,
-            "hours": np.array([str(p) for p in profiles], dtype=object)[hours_code],
-            "province": province, "city": city, "current_rep": current, "locked": locked,
-        })
-        # The per-weekday hours columns are folded into ``hours``; keeping them too would let
-        # the two drift apart after ``with_columns``.
-        extra = [c for c in frame.columns
-                 if c not in ACCOUNT_COLUMNS and c not in HOURS_DAY_COLUMNS]
-        for c in extra:
-            out[c] = frame[c].to_numpy()
-        return cls(out, tuple(profiles), hours_code)
+        builder = _AccountsBuilder(rules, allow_outside_china=allow_outside_china,
+                                   default_days=default_days)
+        builder.add(frame)
+        return builder.finish()
 
 
 def _check_unique_columns(frame: pd.DataFrame, what: str) -> None:
@@ -550,96 +541,345 @@ def _check_unique_columns(frame: pd.DataFrame, what: str) -> None:
                  "with columns={...}).")
 
 
-def _from_segment(chk: _Checker, col: str, segment: pd.Series, table: Mapping[str, float],
-                  *, integer: bool, maximum: float, why_maximum: str) -> np.ndarray:
-    """A per-account number taken from the column where given, else from the segment table."""
-    by_segment = segment.map(dict(table)).to_numpy(dtype=float)
-    if col in chk.frame:
-        values = chk.numeric(col, default=math.nan, minimum=0.0, integer=integer,
-                             maximum=maximum, why_maximum=why_maximum)
-        # Blank cells only: a value that is not a number was reported above and must not be
-        # quietly replaced by the segment default.
-        blank = _blank(chk.frame[col])
-        values = np.where(blank, by_segment, values)
-    else:
-        values = by_segment
-        blank = np.ones(len(values), dtype=bool)
-    unknown = blank & np.isnan(by_segment)
-    chk.add(unknown, "segment", segment.to_numpy(dtype=object),
-            f"segment has no default {col} (known: {sorted(table)}); give a {col} column "
-            f"or SegmentRules")
-    return np.nan_to_num(values)
-
-
 #: Per-weekday opening-hours columns; each overrides one day of ``hours``.
 HOURS_DAY_COLUMNS: tuple[str, ...] = tuple(f"hours_{d}" for d in WEEKDAYS)
 
+# Stages of the account checks (``_Checker.begin``), in the order of one pass over the table.
+_ST_ID, _ST_DUP, _ST_COORD, _ST_POTENTIAL = 10, 20, 30, 40
+_ST_VISITS, _ST_VISITS_SEGMENT, _ST_VISIT_MIN, _ST_VISIT_MIN_SEGMENT = 50, 51, 60, 61
+_ST_HOURS, _ST_HOURS_DAY = 70, 71  # then 71 + weekday; each with the text's number
+_ST_PROVINCE, _ST_LOCKED, _ST_LOCKED_REP = 80, 90, 91
 
-def _parse_hours(chk: _Checker, frame: pd.DataFrame, default: str,
-                 default_days: Sequence[int]) -> tuple[np.ndarray, list[WeekHours]]:
-    """Opening-hours codes from an ``hours`` column and per-weekday ``hours_mon``.. columns.
 
-    The weekly pattern of a row is its ``hours`` text (``default`` where blank or absent);
-    a non-blank ``hours_<day>`` cell then replaces that one day (``"closed"`` closes it).
-    Each distinct text is parsed once, so the cost grows with the number of distinct texts,
-    not of rows.
+class _TextCodes:
+    """Texts numbered in order of first appearance over all chunks, as ``pd.factorize``
+    numbers them over the whole table, each parsed once (value, or why it cannot be read)."""
+
+    def __init__(self, parse: Callable[[str], Any], fallback: Any) -> None:
+        self._parse = parse
+        self._fallback = fallback
+        self._number: dict[str, int] = {}
+        self.values: list[Any] = []
+        self.errors: list[str | None] = []
+
+    def codes(self, texts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(global code per row, local code per row, global code per local code)."""
+        local, uniques = pd.factorize(texts)
+        to_global = np.empty(len(uniques), dtype=np.int64)
+        for k, text in enumerate(uniques):
+            code = self._number.get(text)
+            if code is None:
+                code = self._number[text] = len(self.values)
+                try:
+                    self.values.append(self._parse(str(text)))
+                    self.errors.append(None)
+                except ValueError as exc:
+                    self.values.append(self._fallback)
+                    self.errors.append(str(exc))
+            to_global[k] = code
+        return to_global[local], local, to_global
+
+
+class _AccountsBuilder:
+    """Validates a table of accounts chunk by chunk; ``finish`` gives the ``Accounts``.
+
+    ``Accounts.from_frame`` is the case of one chunk, so both paths apply the same rules. Each
+    chunk gets every check of a single row (id present, coordinates, numbers, hours, province,
+    locked) and keeps only the validated columns. ``finish`` applies the rules that need every
+    row at once, over the concatenated columns: duplicate ids (the two rows may sit in
+    different chunks) and the segment by potential rank (a quantile of the whole table), with
+    what follows from the segment (default visits and visit minutes, and the check that the
+    segment has them). Opening-hours texts are numbered across chunks as over the whole table,
+    so the profiles and their codes come out the same too. Problems carry sort keys
+    (``_Checker.begin``) and are listed in the order one pass over the whole table gives, so
+    the 20 an error message shows are the same.
     """
-    n = len(frame)
-    try:
-        WeekHours.parse(default, default_days)
-    except ValueError as exc:
-        raise InvalidInputError(f"SegmentRules.hours={default!r} cannot be read: {exc}.",
-                                hint="Give default hours like '09:00-17:00'.") from None
-    if "hours" in frame:
-        base_codes, base_texts = pd.factorize(_text_array(frame["hours"], default))
-    else:
-        base_codes, base_texts = np.zeros(n, dtype=np.int64), np.array([default], dtype=object)
-    base: list[WeekHours] = []
-    for k, text in enumerate(base_texts):
+
+    def __init__(self, rules: SegmentRules | None, *, allow_outside_china: bool,
+                 default_days: Sequence[int]) -> None:
+        self.rules = rules or SegmentRules()
+        self.allow_outside_china = allow_outside_china
+        self.default_days = tuple(default_days)
+        self._columns: list[Any] | None = None
+        self._parts: list[dict[str, Any]] = []
+        self._problems: list[Problem] = []
+        self._keys: list[tuple[int, ...]] = []
+        self._n = 0
+        self._hours = _TextCodes(lambda t: WeekHours.parse(t, self.default_days),
+                                 WeekHours.parse("closed"))
+        self._days = [_TextCodes(parse_windows, ()) for _ in HOURS_DAY_COLUMNS]
+        self._texts: dict[str, str] = {}  # one object per distinct text (``_shared``)
+
+    def add(self, frame: pd.DataFrame) -> None:
+        """Validate one chunk of rows; its index holds their labels in the whole table.
+
+        Raises
+        ------
+        InvalidInputError
+            A column is repeated or a required one missing, or ``SegmentRules.hours`` cannot
+            be read. Problems of single rows are kept for ``finish``.
+        """
+        _check_unique_columns(frame, "accounts")
+        missing = [c for c in ("id", "lon", "lat") if c not in frame.columns]
+        if missing:
+            raise InvalidInputError(
+                f"The accounts table lacks required column(s) {missing}; "
+                f"its columns are {list(frame.columns)}.",
+                hint="Rename the columns or pass columns={'your_name': 'id', ...} to "
+                     "read_accounts.")
+        if self._columns is None:
+            try:
+                WeekHours.parse(self.rules.hours, self.default_days)
+            except ValueError as exc:
+                raise InvalidInputError(
+                    f"SegmentRules.hours={self.rules.hours!r} cannot be read: {exc}.",
+                    hint="Give default hours like '09:00-17:00'.") from None
+            self._columns = list(frame.columns)
+        elif list(frame.columns) != self._columns:
+            raise ValueError(f"chunk columns {list(frame.columns)} differ from the first "
+                             f"chunk's {self._columns}")
+        if len(frame) == 0:
+            return
+        chk = _Checker(frame, "Account")
+        chk.begin(_ST_ID)
+        ids, id_blank = _check_id_cells(chk)
+        chk.begin(_ST_COORD)
+        lon, lat = _check_coordinates(chk, "lon", "lat",
+                                      allow_outside_china=self.allow_outside_china,
+                                      what="accounts")
+        chk.begin(_ST_POTENTIAL)
+        potential = chk.numeric("potential", default=1.0, minimum=0.0, maximum=MAX_POTENTIAL,
+                                why_maximum=" (give it in larger units, e.g. thousands)")
+        part: dict[str, Any] = {"index": frame.index, "id": ids, "id_blank": id_blank,
+                                "lon": lon, "lat": lat, "potential": potential}
+        if "segment" in frame:
+            part["segment"] = self._shared(chk.text("segment"))
+        # Given visits and visit minutes are checked here; blanks take the segment's default
+        # in ``finish``, once the segments are known.
+        for col, stage, integer, maximum, why in (
+                ("visits", _ST_VISITS, True, MAX_VISITS,
+                 " (a visit a day over the longest cycle, 53 weeks)"),
+                ("visit_min", _ST_VISIT_MIN, False, DAY_MIN, " (a visit fits in one day)")):
+            if col in frame:
+                chk.begin(stage)
+                part[col] = chk.numeric(col, default=math.nan, minimum=0.0, integer=integer,
+                                        maximum=maximum, why_maximum=why)
+                # Blank cells only: a value that is not a number was reported above and must
+                # not be quietly replaced by the segment default.
+                part[f"{col}_blank"] = _blank(frame[col])
+        part["hours"], part["hours_days"] = self._hours_codes(chk, frame)
+        chk.begin(_ST_PROVINCE)
+        part["province"] = self._shared(_check_provinces(chk, lon, lat))
+        part["city"] = self._shared(chk.text("city"))
+        current = part["current_rep"] = self._shared(chk.text("current_rep"))
+        chk.begin(_ST_LOCKED)
+        locked = part["locked"] = _bool_column(chk, "locked")
+        chk.begin(_ST_LOCKED_REP)
+        if locked.any():
+            chk.add(locked & (current == ""), "locked", locked,
+                    "locked but no current_rep to stay with; give current_rep or unlock")
+        # The per-weekday hours columns are folded into ``hours``; keeping them too would let
+        # the two drift apart after ``with_columns``.
+        part["extra"] = {c: self._shared(frame[c].to_numpy()) for c in frame.columns
+                         if c not in ACCOUNT_COLUMNS and c not in HOURS_DAY_COLUMNS}
+        # A column taken from a frame may be a view of a block holding every column of the
+        # chunk (and so every cell's str): keep copies, so the chunk can go.
+        for values in (part, part["extra"]):
+            for k, v in values.items():
+                if isinstance(v, np.ndarray) and v.base is not None:
+                    values[k] = v.copy()
+        self._problems += chk.problems
+        self._keys += chk.keys
+        self._parts.append(part)
+        self._n += len(frame)
+
+    def _shared(self, values: np.ndarray) -> np.ndarray:
+        """``values`` with each distinct text as one object, the same in every chunk.
+
+        pandas' parser makes a str per cell, so a column of a few distinct texts (a city, a
+        segment, a kind of shop) costs some 60 bytes a row; shared, it costs the 8 of a
+        pointer: at 10^6 accounts, a few hundred MB less for the table, and none of the
+        chunk's small objects outlive it. Columns of mostly distinct values (ids, names) and
+        anything but text are left as they are.
+        """
+        if values.dtype != object or len(values) == 0:
+            return values
         try:
-            base.append(WeekHours.parse(str(text), default_days))
-        except ValueError as exc:
-            base.append(WeekHours.parse("closed"))
-            chk.add(base_codes == k, "hours", frame["hours"], f"cannot read opening hours: {exc}")
-    day_cols = [c for c in HOURS_DAY_COLUMNS if c in frame]
-    if not day_cols:
-        codes, profiles = base_codes, base
-    else:
-        keys = np.full((n, 8), -1, dtype=np.int64)
-        keys[:, 0] = base_codes
-        day_windows: list[list[tuple[tuple[int, int], ...]]] = [[] for _ in range(7)]
+            codes, uniques = pd.factorize(values)
+        except TypeError:  # unhashable cells
+            return values
+        # Only text: equal numbers of different types (1, 1.0, True) must stay as they are.
+        if 2 * len(uniques) > len(values) or \
+                pd.api.types.infer_dtype(uniques, skipna=False) != "string":
+            return values
+        canon = np.empty(len(uniques), dtype=object)
+        canon[:] = [self._texts.setdefault(u, u) for u in uniques]
+        out = canon[codes]
+        missing = codes < 0
+        if missing.any():
+            out[missing] = values[missing]
+        return out
+
+    def _hours_codes(self, chk: _Checker, frame: pd.DataFrame
+                     ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Codes of the ``hours`` texts and of the ``hours_mon``.. texts (-1 where blank).
+
+        The weekly pattern of a row is its ``hours`` text (the default where blank or absent);
+        a non-blank ``hours_<day>`` cell then replaces that one day (``"closed"`` closes it).
+        Each distinct text is parsed once, so the cost grows with the number of distinct
+        texts, not of rows.
+        """
+        default = self.rules.hours
+        if "hours" in frame:
+            raw = frame["hours"]
+            base, local, to_global = self._hours.codes(_text_array(raw, default))
+            for k, code in enumerate(to_global):
+                error = self._hours.errors[code]
+                if error is not None:
+                    chk.begin(_ST_HOURS, int(code))
+                    chk.add(local == k, "hours", raw, f"cannot read opening hours: {error}")
+        else:
+            base, _, _ = self._hours.codes(np.full(len(frame), default, dtype=object))
+        day_cols = [c for c in HOURS_DAY_COLUMNS if c in frame]
+        if not day_cols:
+            return base, None
+        days = np.full((len(frame), 7), -1, dtype=np.int64)
         for d, col in enumerate(HOURS_DAY_COLUMNS):
             if col not in frame:
                 continue
             raw = frame[col]
-            blank = _blank(raw)
-            day_codes, day_texts = pd.factorize(_text_array(raw))
-            for k, text in enumerate(day_texts):
-                try:
-                    day_windows[d].append(parse_windows(str(text)))
-                except ValueError as exc:
-                    day_windows[d].append(())
-                    chk.add(day_codes == k, col, raw, f"cannot read opening hours: {exc}")
-            keys[:, d + 1] = np.where(blank, -1, day_codes)
-        combos, inverse = np.unique(keys, axis=0, return_inverse=True)
-        profiles = []
-        for key in combos:
-            week = list(base[key[0]].days)
-            for d in range(7):
-                if key[d + 1] >= 0:
-                    week[d] = day_windows[d][key[d + 1]]
-            profiles.append(WeekHours(tuple(week)))
-        codes = inverse.reshape(-1)
-    # Canonicalise: different texts meaning the same week share one profile.
-    canon: dict[WeekHours, int] = {}
-    remap = np.empty(len(profiles), dtype=np.int32)
-    final: list[WeekHours] = []
-    for k, p in enumerate(profiles):
-        if p not in canon:
-            canon[p] = len(final)
-            final.append(p)
-        remap[k] = canon[p]
-    return remap[codes].astype(np.int32), final
+            codes, local, to_global = self._days[d].codes(_text_array(raw))
+            for k, code in enumerate(to_global):
+                error = self._days[d].errors[code]
+                if error is not None:
+                    chk.begin(_ST_HOURS_DAY + d, int(code))
+                    chk.add(local == k, col, raw, f"cannot read opening hours: {error}")
+            days[:, d] = np.where(_blank(raw), -1, codes)
+        return base, days
+
+    def finish(self, *, drop: Iterable[str] = ()) -> Accounts:
+        """The accounts of all chunks, with the whole-table rules applied.
+
+        ``drop`` names extra columns to leave out (a reader's empty unnamed columns).
+
+        Raises
+        ------
+        InvalidInputError
+            No rows, or invalid rows: every problem of every chunk, each with its row label.
+        """
+        if self._n == 0:
+            raise InvalidInputError("No accounts: the table is empty.",
+                                    hint="Give at least one row with id, lon and lat.")
+        assert self._columns is not None
+        rules = self.rules
+        parts, self._parts = self._parts, []
+        given = self._columns
+
+        def take(key: str) -> Any:
+            # Column by column, dropping each chunk's copy, so the peak is the final table
+            # plus one column.
+            pieces = [p.pop(key) for p in parts]
+            return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+
+        indexes = [p.pop("index") for p in parts]
+        labels = indexes[0] if len(indexes) == 1 else indexes[0].append(indexes[1:])
+        ids = take("id")
+        chk = _Checker(pd.DataFrame(index=labels), "Account")
+        chk.ids = ids
+        # Duplicates need every id: two rows with one id may be in different chunks.
+        chk.begin(_ST_DUP)
+        _report_duplicate_ids(chk, ids, take("id_blank"))
+        lon, lat, potential = take("lon"), take("lat"), take("potential")
+
+        # Segments by potential rank are quantiles of the whole table.
+        if "segment" in given:
+            segment = take("segment")
+            blank = segment == ""
+            if blank.any():
+                segment[blank] = rules.segment_of(np.nan_to_num(potential))[blank]
+        else:
+            segment = rules.segment_of(np.nan_to_num(potential))
+        seg_series = pd.Series(segment, dtype=object)
+        seg_values = seg_series.to_numpy(dtype=object)
+
+        filled: dict[str, np.ndarray] = {}
+        for col, table, stage in (("visits", rules.visits, _ST_VISITS_SEGMENT),
+                                  ("visit_min", rules.visit_min, _ST_VISIT_MIN_SEGMENT)):
+            by_segment = seg_series.map(dict(table)).to_numpy(dtype=float)
+            if col in given:
+                blank = take(f"{col}_blank")
+                values = np.where(blank, by_segment, take(col))
+            else:
+                values = by_segment
+                blank = np.ones(len(values), dtype=bool)
+            chk.begin(stage)
+            chk.add(blank & np.isnan(by_segment), "segment", seg_values,
+                    f"segment has no default {col} (known: {sorted(table)}); give a {col} "
+                    f"column or SegmentRules")
+            filled[col] = np.nan_to_num(values)
+
+        hours_code, profiles = self._hours_profiles(take("hours"), parts)
+
+        problems = self._problems + chk.problems
+        keys = self._keys + chk.keys
+        if problems:
+            # Stable: within one key, chunks and rows keep their order.
+            order = sorted(range(len(problems)), key=keys.__getitem__)
+            raise InvalidInputError(
+                f"{len(problems)} problem(s) in the accounts table ({self._n} rows); "
+                "nothing was changed:", [problems[i] for i in order], kind="Account",
+                hint="Fix the rows above and read the file again.")
+
+        columns: dict[Any, np.ndarray] = {
+            "id": ids, "lon": lon, "lat": lat, "potential": potential,
+            "segment": seg_values,
+            "visits": filled["visits"].astype(np.int64), "visit_min": filled["visit_min"],
+            "hours": np.array([str(p) for p in profiles], dtype=object)[hours_code],
+            "province": take("province"), "city": take("city"),
+            "current_rep": take("current_rep"), "locked": take("locked"),
+        }
+        skip = set(drop)
+        extras = [p.pop("extra") for p in parts]
+        for c in list(extras[0]):
+            pieces = [e.pop(c) for e in extras]
+            if c not in skip:
+                columns[c] = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+        # Every array is the builder's own (``add`` copies views of the input): the frame
+        # takes them as they are rather than copying all into blocks, a second table at
+        # the peak.
+        out = pd.DataFrame(columns, copy=False)
+        return Accounts(out, tuple(profiles), hours_code)
+
+    def _hours_profiles(self, base_codes: np.ndarray, parts: list[dict[str, Any]]
+                        ) -> tuple[np.ndarray, list[WeekHours]]:
+        """Profile code per row and the distinct weekly profiles."""
+        days = [p.pop("hours_days") for p in parts]
+        base: list[WeekHours] = self._hours.values
+        if days[0] is None:
+            codes, profiles = base_codes, base
+        else:
+            keys = np.empty((len(base_codes), 8), dtype=np.int64)
+            keys[:, 0] = base_codes
+            keys[:, 1:] = days[0] if len(days) == 1 else np.concatenate(days)
+            combos, inverse = np.unique(keys, axis=0, return_inverse=True)
+            profiles = []
+            for key in combos:
+                week = list(base[key[0]].days)
+                for d in range(7):
+                    if key[d + 1] >= 0:
+                        week[d] = self._days[d].values[key[d + 1]]
+                profiles.append(WeekHours(tuple(week)))
+            codes = inverse.reshape(-1)
+        # Canonicalise: different texts meaning the same week share one profile.
+        canon: dict[WeekHours, int] = {}
+        remap = np.empty(len(profiles), dtype=np.int32)
+        final: list[WeekHours] = []
+        for k, p in enumerate(profiles):
+            if p not in canon:
+                canon[p] = len(final)
+                final.append(p)
+            remap[k] = canon[p]
+        return remap[codes].astype(np.int32), final
 
 
 def _check_provinces(chk: _Checker, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
@@ -775,7 +1015,7 @@ class Reps:
         lon_ok, lat_ok = _check_coordinates(sub, "home_lon", "home_lat",
                                             allow_outside_china=allow_outside_china,
                                             what="reps")
-        chk.problems.extend(sub.problems)
+        chk.absorb(sub)
         lon = np.full(len(frame), np.nan)
         lat = np.full(len(frame), np.nan)
         lon[~blank_home], lat[~blank_home] = lon_ok, lat_ok
