@@ -259,21 +259,27 @@ class _Search:
         improved = False
         for _ in range(rounds):
             tot = self.st[S.S_TOT]
-            excess = balance_excess(tot, prep.targets, prep.tol).sum(axis=0)
+            excess_all = balance_excess(tot, prep.targets, prep.tol)
+            excess = excess_all.sum(axis=0)
             kept = False
-            # the worst measure first; a round that does not lower the total violation (the
-            # moves may push the other measures out) is undone
+            # the worst measure first; a round that does not help (the moves may push the
+            # other measures out) is undone
             for c in np.argsort(-excess, kind="stable"):
                 if excess[c] <= 1e-9:
                     break
                 pen0 = float(self.fst[S.PEN])
+                worst0 = float(excess_all.max())
                 snapshot = self.a.copy()
                 flows = _balancing_flows(prep, self.a, tot[:, c], prep.targets[:, c],
                                          prep.tol[c], self.cxy)
                 for src, dst, amount in flows:
                     S.transfer(src, dst, amount, int(c), self.g, self.cxy, self.st, self.ist,
                                self.fst)
-                if float(self.fst[S.PEN]) < pen0 * (1.0 - 1e-6):
+                # kept when the total violation drops and no territory ends further out on
+                # any measure (with conflicting measures a lower total can hide a worse one)
+                worst = float(balance_excess(self.st[S.S_TOT], prep.targets, prep.tol).max())
+                if (float(self.fst[S.PEN]) < pen0 * (1.0 - 1e-6)
+                        and worst <= worst0 * (1.0 + 1e-9)):
                     kept = True
                     break
                 if flows:
