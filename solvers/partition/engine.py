@@ -268,7 +268,8 @@ class _Search:
                 if excess[c] <= 1e-9:
                     break
                 pen0 = float(self.fst[S.PEN])
-                worst0 = float(excess_all.max())
+                others = np.arange(excess_all.shape[1]) != c
+                worst0 = float(excess_all[:, others].max()) if others.any() else 0.0
                 snapshot = self.a.copy()
                 flows = _balancing_flows(prep, self.a, tot[:, c], prep.targets[:, c],
                                          prep.tol[c], self.cxy)
@@ -276,8 +277,10 @@ class _Search:
                     S.transfer(src, dst, amount, int(c), self.g, self.cxy, self.st, self.ist,
                                self.fst)
                 # kept when the total violation drops and no territory ends further out on
-                # any measure (with conflicting measures a lower total can hide a worse one)
-                worst = float(balance_excess(self.st[S.S_TOT], prep.targets, prep.tol).max())
+                # another measure (with conflicting measures a lower total can hide a worse
+                # one); the measure routed may pass through a worse worst on its way
+                after = balance_excess(self.st[S.S_TOT], prep.targets, prep.tol)
+                worst = float(after[:, others].max()) if others.any() else 0.0
                 if (float(self.fst[S.PEN]) < pen0 * (1.0 - 1e-6)
                         and worst <= worst0 * (1.0 + 1e-9)):
                     kept = True
@@ -669,6 +672,12 @@ def _warmup() -> None:
     for objective in ("sum_distance", "diameter"):
         prob = PartitionProblem(xy, np.ones(6), 2, 0.0, edges=edges, objective=objective)
         _solve(prob, 5.0, 0, 50, PartitionParams(bound=False, perturbations=1), warm=True)
+    # the flow repair's kernels run only on unbalanced plans: compile them here too
+    prob = PartitionProblem(xy, np.ones(6), 2, 0.0, edges=edges)
+    prep = _prepare(prob)
+    search = _Search(prep, np.array([0, 0, 0, 0, 0, 1]), _centroids(prep, np.zeros(6, np.int64)),
+                     1, PartitionParams(bound=False))
+    search.flow_repair()
     territory_diameters(xy, np.zeros(6, np.int64), 1)
     indptr, indices = adjacency_csr(6, edges)
     _split_by_removal(np.zeros(6, np.int64), np.arange(6, dtype=np.int64), indptr, indices)

@@ -1027,6 +1027,82 @@ def perturb(g, cxy: np.ndarray, st, ist: np.ndarray, fst: np.ndarray, rng: np.nd
 
 
 @nb.njit(cache=True)
+def _cut_off_chunk(i: int, c: int, limit: float, g, st, ist: np.ndarray) -> int:
+    """Unit i plus the pieces of its territory that removing it would cut off; written to
+    ``queue[:size]``, returns size, or 0 when the chunk holds a pinned unit, weighs more than
+    ``limit`` in measure ``c``, or would leave nothing behind.
+
+    The piece kept is the one holding the territory's pinned units (refused when two pieces
+    hold some), else the one with the most units.
+    """
+    indptr = g[G_INDPTR]
+    indices = g[G_INDICES]
+    movable = g[G_MOVABLE]
+    w = g[G_W]
+    a = st[S_A]
+    mark = st[S_MARK]
+    queue = st[S_QUEUE]
+    k = a[i]
+    n_nb = indptr[i + 1] - indptr[i]
+    starts = np.empty(n_nb + 1, np.int64)
+    pinned = np.zeros(n_nb, np.bool_)
+    ist[STAMP] += 1
+    seen = ist[STAMP]
+    mark[i] = seen
+    # queue[0] is i; the pieces follow, one after the other
+    queue[0] = i
+    qt = 1
+    n_pieces = 0
+    for t in range(indptr[i], indptr[i + 1]):
+        j = indices[t]
+        if a[j] != k or mark[j] == seen:
+            continue
+        starts[n_pieces] = qt
+        mark[j] = seen
+        queue[qt] = j
+        qh = qt
+        qt += 1
+        while qh < qt:
+            u = queue[qh]
+            qh += 1
+            if not movable[u]:
+                pinned[n_pieces] = True
+            for t2 in range(indptr[u], indptr[u + 1]):
+                v = indices[t2]
+                if a[v] == k and mark[v] != seen:
+                    mark[v] = seen
+                    queue[qt] = v
+                    qt += 1
+        n_pieces += 1
+    starts[n_pieces] = qt
+    if n_pieces < 2 or not movable[i]:
+        return 0
+    keep = -1
+    for q in range(n_pieces):
+        if pinned[q]:
+            if keep >= 0:
+                return 0
+            keep = q
+    if keep < 0:
+        keep = 0
+        for q in range(1, n_pieces):
+            if starts[q + 1] - starts[q] > starts[keep + 1] - starts[keep]:
+                keep = q
+    # drop the kept piece from the queue by moving the last pieces over it
+    lo, hi = starts[keep], starts[keep + 1]
+    width = hi - lo
+    for q in range(hi, qt):
+        queue[q - width] = queue[q]
+    size = qt - width
+    total = 0.0
+    for q in range(size):
+        total += w[queue[q], c]
+    if total > limit:
+        return 0
+    return size
+
+
+@nb.njit(cache=True)
 def transfer(src: int, dst: int, amount: float, c: int, g, cxy: np.ndarray, st,
              ist: np.ndarray, fst: np.ndarray) -> float:
     """Move units of ``src`` that touch ``dst`` into ``dst`` until about ``amount`` of measure
@@ -1086,6 +1162,16 @@ def transfer(src: int, dst: int, amount: float, c: int, g, cxy: np.ndarray, st,
             break
         if contiguous and not _removal_keeps_connected(best, a, indptr, indices, mark, queue,
                                                        ist):
+            # Taking ``best`` would cut ``src``: move it with the pieces it would cut off
+            # (everything but the piece holding the pinned units, or the largest), when that
+            # chunk is free to move and not more than the flow asks.
+            size = _cut_off_chunk(best, c, 2.0 * left, g, st, ist)
+            if size > 0:
+                for q in range(size):
+                    u = queue[q]
+                    apply_move(u, dst, g, cxy, st, ist, fst)
+                    moved += w[u, c]
+                continue
             if n_barred == len(barred):
                 break
             barred[n_barred] = best
