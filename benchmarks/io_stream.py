@@ -29,7 +29,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -38,60 +37,13 @@ import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from scale import PeakRSS  # noqa: E402  (one memory sampler for the benchmarks)
 
 GIB = 1024.0 ** 3
 FORMATS = ("csv", "parquet")
 PATHS = ("whole", "chunked")
-
-
-class PeakRSS:
-    """Peak RSS (bytes) of this process and its children, sampled by a daemon thread.
-
-    As in ``benchmarks/scale.py``.
-    """
-
-    def __init__(self, interval_s: float = 0.02) -> None:
-        import psutil
-
-        self._proc = psutil.Process()
-        self._interval = interval_s
-        self._peak = 0
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def current(self) -> int:
-        import psutil
-
-        total = 0
-        try:
-            procs = [self._proc, *self._proc.children(recursive=True)]
-        except psutil.Error:
-            procs = [self._proc]
-        for p in procs:
-            try:
-                total += p.memory_info().rss
-            except psutil.Error:
-                pass
-        return total
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            rss = self.current()
-            with self._lock:
-                self._peak = max(self._peak, rss)
-            self._stop.wait(self._interval)
-
-    def peak(self) -> int:
-        rss = self.current()
-        with self._lock:
-            self._peak = max(self._peak, rss)
-            return self._peak
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 # ---------------------------------------------------------------------------------------------

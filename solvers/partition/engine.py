@@ -22,7 +22,12 @@ from solvers.errors import SolverInputError
 from solvers.partition import search as S
 from solvers.partition.bound import lagrangian_pmedian_bound, lp_bound_fixed_centres
 from solvers.partition.construct import build_start, fill_empty, make_contiguous
-from solvers.partition.graph import adjacency_csr, connect_components, delaunay_edges
+from solvers.partition.graph import (
+    adjacency_csr,
+    canonical_edges,
+    connect_components,
+    delaunay_edges,
+)
 from solvers.partition.metrics import (
     balance_excess,
     moved_units,
@@ -324,10 +329,10 @@ def _balancing_flows(prep: _Prepared, a: np.ndarray, total: np.ndarray, target: 
     if len(e) == 0:
         return []
     ka, kb = a[e[:, 0]], a[e[:, 1]]
-    keep = (ka != kb) & (prep.tgroup[ka] == prep.tgroup[kb])
-    if not keep.any():
+    same_group = prep.tgroup[ka] == prep.tgroup[kb]
+    pairs = canonical_edges(np.column_stack([ka[same_group], kb[same_group]]))
+    if len(pairs) == 0:
         return []
-    pairs = np.unique(np.sort(np.column_stack([ka[keep], kb[keep]]), axis=1), axis=0)
     excess = total - target
     scale = 1e6 / max(float(np.abs(excess).max()), 1e-12)
     supply = np.rint(excess * scale).astype(np.int64)
@@ -351,7 +356,7 @@ def _balancing_flows(prep: _Prepared, a: np.ndarray, total: np.ndarray, target: 
         # e.g. a group or an island whose territories cannot reach their bands together
         return []
     n_terr = 2 * len(pairs)
-    flow = np.array([mcf.flow(t) for t in range(n_terr)], dtype=np.int64)
+    flow = mcf.flows(np.arange(n_terr)).astype(np.int64)
     used = np.flatnonzero(flow > 0)
     if len(used) == 0:
         return []
