@@ -5,7 +5,7 @@ Arrays and small frozen dataclasses in and out; never imports ``territory``, pan
 >>> from solvers.partition import PartitionProblem, solve_partition, delaunay_edges
 """
 
-from solvers.partition.engine import solve_partition
+from solvers.partition.engine import solve_partition, warm_up
 from solvers.partition.graph import (
     adjacency_csr,
     canonical_edges,
@@ -27,4 +27,5 @@ __all__ = [
     "connect_components",
     "delaunay_edges",
     "solve_partition",
+    "warm_up",
 ]

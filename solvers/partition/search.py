@@ -61,6 +61,8 @@ N_FST = 15
 RUNNING, STALLED, IDLE = 0, 1, 2
 
 _EPS = 1e-9
+#: Largest chunk (a cut vertex and the pieces it cuts off) the search moves at once.
+CHUNK_UNITS = 64
 
 
 @nb.njit(cache=True, inline="always")
@@ -805,6 +807,39 @@ def record(g, cxy, st, ist: np.ndarray, fst: np.ndarray) -> bool:
 
 
 @nb.njit(cache=True)
+def _chunk_move(i: int, k_to: int, score: float, g, cxy: np.ndarray, st, ist: np.ndarray,
+                fst: np.ndarray, chunk: np.ndarray, tabu: np.ndarray, it: int,
+                rng: np.ndarray) -> bool:
+    """Move cut vertex ``i`` to ``k_to`` with the pieces of its territory it would cut off
+    (``_cut_off_chunk``, at most ``len(chunk)`` units, all free to join ``k_to``), keeping the
+    move when the score falls and the move budget holds; else everything is put back."""
+    size = _cut_off_chunk(i, 0, np.inf, g, st, ist)
+    if size == 0 or size > len(chunk):
+        return False
+    ugroup = g[G_UGROUP]
+    tgroup = g[G_TGROUP]
+    a = st[S_A]
+    queue = st[S_QUEUE]
+    for q in range(size):
+        chunk[q] = queue[q]
+        if ugroup[chunk[q]] != tgroup[k_to] or tabu[chunk[q]] > it:
+            return False
+    src = a[i]
+    for q in range(size):
+        apply_move(chunk[q], k_to, g, cxy, st, ist, fst)
+    if _score(ist, fst) < score - _EPS and fst[MOVED] <= fst[BUDGET] + _EPS:
+        ist[LAST_FROM] = src
+        ist[LAST_TO] = k_to
+        tenure = it + ist[TABU_MIN] + _randint(rng, ist[TABU_MAX] - ist[TABU_MIN] + 1)
+        for q in range(size):
+            tabu[chunk[q]] = tenure
+        return True
+    for q in range(size - 1, -1, -1):
+        apply_move(chunk[q], src, g, cxy, st, ist, fst)
+    return False
+
+
+@nb.njit(cache=True)
 def run(g, cxy: np.ndarray, st, ist: np.ndarray, fst: np.ndarray, rng: np.ndarray,
         n_iter: int, stall_iterations: int) -> int:
     """Run up to ``n_iter`` tabu iterations.
@@ -833,6 +868,7 @@ def run(g, cxy: np.ndarray, st, ist: np.ndarray, fst: np.ndarray, rng: np.ndarra
     outside = np.empty((3, 64), dtype=np.int64)
     n_in = np.zeros(3, dtype=np.int64)
     n_out = np.zeros(3, dtype=np.int64)
+    chunk = np.empty(CHUNK_UNITS, dtype=np.int64)
     for _ in range(n_iter):
         it = ist[IT]
         nc = 0
@@ -915,6 +951,7 @@ def run(g, cxy: np.ndarray, st, ist: np.ndarray, fst: np.ndarray, rng: np.ndarra
         score = _score(ist, fst)
         # best admissible move, trying the next best when the donor would split
         chosen = -1
+        chunk_moved = False
         for _try in range(16):
             best = np.inf
             bi = -1
@@ -947,29 +984,38 @@ def run(g, cxy: np.ndarray, st, ist: np.ndarray, fst: np.ndarray, rng: np.ndarra
                                                           queue, ist):
                 chosen = bi
                 break
+            # The unit is a cut vertex of its territory. Where the account graph joins towns by
+            # single links most boundary units are, and single moves find no way through: an
+            # improving move is tried with the pieces it would cut off (kept if the score
+            # falls, else undone).
+            if best < -_EPS and _chunk_move(cu[bi], ck[bi], score, g, cxy, st, ist, fst,
+                                            chunk, tabu, it, rng):
+                chunk_moved = True
+                break
             # every single move of that unit would split the same donor
             u = cu[bi]
             for c in range(nc):
                 if cu[c] == u and cv[c] < 0:
                     cd[c] = np.inf
-        if chosen < 0:
+        if chosen < 0 and not chunk_moved:
             ist[IT] += 1
             if ist[IT] - ist[LAST_IMPROVE] > stall_iterations:
                 return STALLED
             continue
-        if ist[MODE] == SUM_DISTANCE and cd[chosen] >= 0:
-            # about to leave a local optimum: keep it if it is the best plan so far
-            record(g, cxy, st, ist, fst)
-        i = cu[chosen]
-        j = cv[chosen]
-        home = a[i]
-        ist[LAST_FROM] = home
-        ist[LAST_TO] = ck[chosen]
-        apply_move(i, ck[chosen], g, cxy, st, ist, fst)
-        tabu[i] = it + ist[TABU_MIN] + _randint(rng, ist[TABU_MAX] - ist[TABU_MIN] + 1)
-        if j >= 0:
-            apply_move(j, home, g, cxy, st, ist, fst)
-            tabu[j] = tabu[i]
+        if chosen >= 0:
+            if ist[MODE] == SUM_DISTANCE and cd[chosen] >= 0:
+                # about to leave a local optimum: keep it if it is the best plan so far
+                record(g, cxy, st, ist, fst)
+            i = cu[chosen]
+            j = cv[chosen]
+            home = a[i]
+            ist[LAST_FROM] = home
+            ist[LAST_TO] = ck[chosen]
+            apply_move(i, ck[chosen], g, cxy, st, ist, fst)
+            tabu[i] = it + ist[TABU_MIN] + _randint(rng, ist[TABU_MAX] - ist[TABU_MIN] + 1)
+            if j >= 0:
+                apply_move(j, home, g, cxy, st, ist, fst)
+                tabu[j] = tabu[i]
         ist[IT] += 1
         if ist[MODE] == DIAMETER and ist[NCONF] == 0 and ist[NVIOL] == 0:
             record(g, cxy, st, ist, fst)
