@@ -13,9 +13,10 @@
    are matched to parts by a min-cost assignment on home distance. Targets are then the part's
    own mean, and the plan also reports deviation from the national mean.
 4. **Units**: exact duplicates merged; above ``max_units`` accounts, a quadtree of basic units
-   (``territory.geo.make_units``) is solved and each account takes its unit's territory (no
-   account-level refinement yet: balance and contiguity are then as good as the units allow,
-   and both are reported at account level).
+   (``territory.geo.make_units``), each cell split into its connected pieces of the account
+   graph and joined to the others as its accounts are (``connected_units``), so a plan
+   contiguous over units is contiguous over accounts. The units are solved first; then
+   (``refine=True``) the units' plan starts a search over the accounts themselves.
 5. **Realignment** (``realign=True``): the accounts' ``current_rep`` is the current plan;
    ``max_moved`` caps the share of accounts (or of ``move_basis`` = "potential") that may change
    rep and ``move_penalty`` (km-equivalents per account) discourages moves. Locked accounts stay.
@@ -29,17 +30,23 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from solvers.errors import SolverInputError
-from solvers.partition import PartitionParams, PartitionProblem, PartitionResult, solve_partition
+from solvers.partition import (
+    PartitionParams,
+    PartitionProblem,
+    PartitionResult,
+    solve_partition,
+    warm_up,
+)
 from territory import metrics
 from territory.errors import DataQualityWarning, InvalidInputError
-from territory.geo import account_graph, make_units, project_km
+from territory.geo import account_graph, connected_units, make_units, project_km
 from territory.model import Scenario
 from territory.workload import estimate_workload
 
@@ -47,6 +54,8 @@ __all__ = ["Districts", "TerritoryPlan", "account_measures", "group_districts", 
            "partition_units"]
 
 DEFAULT_MEASURES = ("workload", "potential", "count")
+#: Share of the search time the account-level refinement gets when units were aggregated.
+REFINE_SHARE = 0.5
 
 
 def account_measures(scenario: Scenario, names: Sequence[str]) -> np.ndarray:
@@ -291,6 +300,7 @@ def partition(
     move_basis: Literal["accounts", "potential"] = "accounts",
     move_penalty: float = 0.0,
     max_units: int = 25_000,
+    refine: bool = True,
     time_limit_s: float = 60.0,
     seed: int = 0,
     max_iterations: int | None = None,
@@ -327,8 +337,13 @@ def partition(
         simulated routes).
     max_units:
         Above this many distinct locations, accounts are aggregated into basic units first.
+    refine:
+        After a solve over aggregated units, search again over the accounts (exact
+        duplicates merged) from the units' plan, with ``REFINE_SHARE`` of the search time.
     time_limit_s, seed, max_iterations, params:
-        Run controls and engine knobs; the time limit covers the whole call.
+        Run controls and engine knobs; the time limit covers the whole call except the
+        engine's one-off compilation (the first call after an install), as in
+        ``solve_partition``: otherwise that first call would give a different plan.
 
     Raises
     ------
@@ -336,6 +351,7 @@ def partition(
         Bad parameters (unknown measure, more territories than accounts, locks naming unknown
         reps...).
     """
+    warm_up()
     t0 = time.perf_counter()
     if not isinstance(source, Scenario):
         raise InvalidInputError(
@@ -474,6 +490,13 @@ def partition(
     unit_label = group * (p + 2) + (current_acc + 1) if realign else group
     units = make_units(xy, meas, group=unit_label, lock=locked_acc, max_units=max_units,
                        cap=cap)
+    acc_edges = None
+    if n > max_units:
+        # Units joined as their accounts are (``connected_units``), so that territories
+        # contiguous over units are contiguous over accounts; the account graph is needed for
+        # the report anyway.
+        acc_edges, n_joined = account_graph(xy, group if nest is not None else None)
+        units, edges = connected_units(units, acc_edges, xy, meas)
     u = units.account_unit
     nu = units.n_units
     if nu < p:
@@ -486,53 +509,63 @@ def partition(
             notes.append(f"only {nu / p:.1f} units per territory: tight balance may be out of "
                          f"reach (about 20 per territory, max_units={20 * p:,}, make 5 % "
                          "possible, at a higher search cost)")
-    ugroup = np.zeros(nu, dtype=np.int64)
-    ugroup[u] = group
-    edges, n_joined = account_graph(units.xy, ugroup if nest is not None else None)
+    if acc_edges is None:
+        ugroup0 = np.zeros(nu, dtype=np.int64)
+        ugroup0[u] = group
+        edges, n_joined = account_graph(units.xy, ugroup0 if nest is not None else None)
     if n_joined and contiguous:
         warnings.warn(f"{n_joined} island(s) of accounts were joined to their nearest "
                       "neighbours for contiguity (islands, or gaps wider than the local spacing).",
                       DataQualityWarning, stacklevel=2)
         notes.append(f"{n_joined} island link(s) added to the account graph")
-
-    targets = _targets(units.measures, p, territory_group, ugroup,
-                       reps.capacity if tied_to_reps else None,
-                       None if not tied_to_reps or nest is None else rep_ids, reps)
     centers = homes_xy if centres == "homes" else None
-    center_units = None
-    if centers is not None:
-        center_units = _home_units(units.xy, ugroup, territory_group, centers,
-                                   units.lock, p)
-    ulocked = units.lock.copy()
-    ucurrent = None
-    move_cost = move_budget = move_size = None
-    if realign:
-        ucurrent = np.full(nu, -1, dtype=np.int64)
-        ucurrent[u] = current_acc
-        size_acc = np.ones(n) if move_basis == "accounts" else acc.potential
-        move_size = np.bincount(u, weights=size_acc, minlength=nu)
-        if max_moved is not None:
-            if not 0 <= max_moved <= 1:
-                raise InvalidInputError(f"max_moved={max_moved}; expected a fraction 0..1.")
-            move_budget = float(max_moved) * float(size_acc[current_acc >= 0].sum())
-        if move_penalty:
-            move_cost = move_penalty * np.bincount(u, minlength=nu).astype(float)
-    weights = units.count
-    try:
-        problem = PartitionProblem(
-            xy=units.xy, measures=units.measures, n_territories=p, tolerance=tol,
-            edges=edges, contiguous=contiguous, objective=objective, targets=targets,
-            weights=weights, centers=centers, center_units=center_units,
-            locked=ulocked if (ulocked >= 0).any() else None,
-            unit_group=ugroup if nest is not None else None,
-            territory_group=territory_group if nest is not None else None,
-            current=ucurrent, move_cost=move_cost, move_budget=move_budget,
-            move_size=move_size, measure_names=names)
-    except SolverInputError as exc:
-        raise InvalidInputError(f"Cannot build the partitioning problem: {exc}") from exc
+    size_acc = np.ones(n) if move_basis == "accounts" else acc.potential
+    if realign and max_moved is not None and not 0 <= max_moved <= 1:
+        raise InvalidInputError(f"max_moved={max_moved}; expected a fraction 0..1.")
+
+    def build(units: Any, edges: np.ndarray, center_units: np.ndarray | None
+              ) -> PartitionProblem:
+        """The engine's problem over ``units`` (each holding accounts of one group/lock)."""
+        u = units.account_unit
+        nu = units.n_units
+        ugroup = np.zeros(nu, dtype=np.int64)
+        ugroup[u] = group
+        targets = _targets(units.measures, p, territory_group, ugroup,
+                           reps.capacity if tied_to_reps else None,
+                           None if not tied_to_reps or nest is None else rep_ids, reps)
+        if centers is not None and center_units is None:
+            center_units = _home_units(units.xy, ugroup, territory_group, centers,
+                                       units.lock, p)
+        ucurrent = None
+        move_cost = move_budget = move_size = None
+        if realign:
+            ucurrent = np.full(nu, -1, dtype=np.int64)
+            ucurrent[u] = current_acc
+            move_size = np.bincount(u, weights=size_acc, minlength=nu)
+            if max_moved is not None:
+                move_budget = float(max_moved) * float(size_acc[current_acc >= 0].sum())
+            if move_penalty:
+                move_cost = move_penalty * np.bincount(u, minlength=nu).astype(float)
+        try:
+            return PartitionProblem(
+                xy=units.xy, measures=units.measures, n_territories=p, tolerance=tol,
+                edges=edges, contiguous=contiguous, objective=objective, targets=targets,
+                weights=units.count, centers=centers, center_units=center_units,
+                locked=units.lock if (units.lock >= 0).any() else None,
+                unit_group=ugroup if nest is not None else None,
+                territory_group=territory_group if nest is not None else None,
+                current=ucurrent, move_cost=move_cost, move_budget=move_budget,
+                move_size=move_size, measure_names=names)
+        except SolverInputError as exc:
+            raise InvalidInputError(f"Cannot build the partitioning problem: {exc}") from exc
+
+    problem = build(units, edges, None)
+    targets = problem.targets
     # Contiguity is reported on the account graph: the unit graph when units are accounts,
     # otherwise built now, inside the time limit rather than after it.
-    if units.n_units == n:
+    if acc_edges is not None:
+        report_edges = acc_edges
+    elif units.n_units == n:
         inverse = np.empty(n, dtype=np.int64)
         inverse[u] = np.arange(n)
         report_edges = inverse[edges] if len(edges) else edges
@@ -542,9 +575,43 @@ def partition(
     # share of the limit for it.
     reserve = min(0.1 * time_limit_s, 2e-5 * n * max(1.0, np.log2(max(p, 2))))
     left = max(time_limit_s - (time.perf_counter() - t0) - reserve, 0.1)
-    result = solve_partition(problem, time_limit_s=left, seed=seed,
-                             max_iterations=max_iterations, params=params)
+    points = None
+    if refine and acc_edges is not None:
+        # Account-level refinement: the units' plan is the first start of a search over the
+        # accounts themselves (exact duplicates merged), which moves single accounts across
+        # the borders the units drew. Both graphs come from the same account graph, so the
+        # units' contiguous plan is a contiguous start.
+        points, point_edges = connected_units(
+            make_units(xy, meas, group=unit_label, lock=locked_acc, max_units=n), acc_edges,
+            xy, meas)
+        if points.n_units <= nu:
+            points = None
+    share = 1.0 - REFINE_SHARE if points is not None else 1.0
+    result = solve_partition(problem, time_limit_s=max(share * left, 0.05), seed=seed,
+                             max_iterations=max_iterations if max_iterations is None
+                             or points is None else max_iterations // 2, params=params)
     territory = result.assignment[u]
+    if points is not None:
+        pu = points.account_unit
+        start = np.zeros(points.n_units, dtype=np.int64)
+        start[pu] = territory
+        centre_points = None
+        if problem.center_units is not None:
+            centre_points = _centre_points(problem.center_units, u, pu, xy, homes_xy)
+        fine = build(points, point_edges, centre_points)
+        left = max(time_limit_s - (time.perf_counter() - t0) - reserve, 0.05)
+        coarse_result = result
+        result = solve_partition(fine, time_limit_s=left, seed=seed, initial=start,
+                                 max_iterations=None if max_iterations is None
+                                 else max_iterations - max_iterations // 2, params=params)
+        territory = result.assignment[pu]
+        # the plan reports the engine's whole effort: both searches
+        result = replace(result, runtime_s=coarse_result.runtime_s + result.runtime_s,
+                         iterations=coarse_result.iterations + result.iterations,
+                         n_starts=coarse_result.n_starts + result.n_starts)
+        notes.append(f"refined over {points.n_units:,} account locations from the units' plan "
+                     f"(units: {_worst(coarse_result):.1f} % worst deviation; accounts: "
+                     f"{_worst(result):.1f} %)")
 
     account_targets = targets
     plan = _build_plan(
@@ -612,6 +679,29 @@ def _targets(meas: np.ndarray, p: int, territory_group: np.ndarray, unit_group: 
         total = meas[unit_group == g].sum(axis=0)
         targets[tk] = total[None, :] * (cap[tk] / cap[tk].sum())[:, None]
     return targets
+
+
+def _worst(result: PartitionResult) -> float:
+    """Largest absolute deviation from target of an engine result, in per cent."""
+    return 100.0 * float(np.abs(result.deviation).max()) if result.deviation.size else 0.0
+
+
+def _centre_points(center_units: np.ndarray, unit_of_acc: np.ndarray, point_of_acc: np.ndarray,
+                   xy: np.ndarray, homes: np.ndarray | None) -> np.ndarray:
+    """For each territory's centre unit, the account location in it nearest the home (or its
+    first), so the refinement pins a point inside the land the units' plan gave it."""
+    order = np.argsort(unit_of_acc, kind="stable")
+    starts = np.searchsorted(unit_of_acc[order], center_units, side="left")
+    ends = np.searchsorted(unit_of_acc[order], center_units, side="right")
+    out = np.full(len(center_units), -1, dtype=np.int64)
+    for k, c in enumerate(center_units):
+        if c < 0:
+            continue
+        idx = order[starts[k]:ends[k]]
+        if homes is not None and len(idx) > 1:
+            idx = idx[np.argmin(np.hypot(*(xy[idx] - homes[k]).T))][None]
+        out[k] = point_of_acc[idx[0]]
+    return out
 
 
 def _home_units(xy: np.ndarray, ugroup: np.ndarray, territory_group: np.ndarray,

@@ -195,3 +195,47 @@ def test_group_districts_span_balance_and_contiguity() -> None:
     assert "districts" in d.summary()
     with pytest.raises(InvalidInputError, match="cannot form districts"):
         group_districts(plan, span=(30, 40))
+
+
+def test_aggregated_units_are_refined_and_contiguous_over_accounts(scenario) -> None:
+    # 1,200 accounts into at most 150 units: the units' plan must be contiguous over the
+    # accounts' own graph (units are connected pieces joined as their accounts are), and the
+    # refinement over the accounts starts from it and keeps every home in its territory.
+    import networkx as nx
+
+    from territory.geo import account_graph, project_km
+
+    kw = dict(tolerance=TOL, time_limit_s=30, seed=0, max_iterations=ITER, max_units=150)
+    plan = partition(scenario, **kw)
+    assert any("refined over 1,200 account locations" in n for n in plan.notes), plan.notes
+    assert (plan.territory >= 0).all()
+    edges, _ = account_graph(project_km(scenario.accounts.lonlat))
+    for k in range(plan.n_territories):
+        members = np.flatnonzero(plan.territory == k)
+        inside = edges[np.isin(edges, members).all(axis=1)]
+        graph = nx.Graph()
+        graph.add_nodes_from(members.tolist())
+        graph.add_edges_from(inside.tolist())
+        assert nx.is_connected(graph), f"territory {k} falls apart over the accounts"
+    assert plan.territories["contiguous"].all()
+    coarse = partition(scenario, refine=False, **kw)
+    assert not any("refined" in n for n in coarse.notes)
+    assert np.array_equal(partition(scenario, **kw).territory, plan.territory)
+
+
+def test_connected_units_split_cells_into_connected_pieces() -> None:
+    from territory.geo import BasicUnits, connected_units
+
+    # unit 0 holds two pieces (accounts 0-1 and 2-3) with no edge between them
+    xy = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 5.0], [1.0, 5.0], [3.0, 0.0], [3.0, 5.0]])
+    meas = np.arange(1.0, 7.0)[:, None]
+    units = BasicUnits(account_unit=np.array([0, 0, 0, 0, 1, 1]), xy=np.zeros((2, 2)),
+                       measures=np.zeros((2, 1)), count=np.array([4.0, 2.0]),
+                       group=np.zeros(2, np.int64), lock=np.full(2, -1, np.int64))
+    edges = np.array([[0, 1], [2, 3], [1, 4], [3, 5], [4, 5]])
+    split, unit_edges = connected_units(units, edges, xy, meas)
+    assert split.n_units == 3
+    assert split.account_unit.tolist() == [0, 0, 1, 1, 2, 2]
+    assert split.measures[:, 0].tolist() == [3.0, 7.0, 11.0]
+    assert split.count.tolist() == [2.0, 2.0, 2.0]
+    assert sorted(map(tuple, unit_edges.tolist())) == [(0, 2), (1, 2)]
