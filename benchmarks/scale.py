@@ -217,15 +217,19 @@ def run_size(n: int, args: argparse.Namespace) -> list[dict[str, Any]]:
             from territory.alignment import partition
 
             max_units = args.max_units or 20 * len(scenario.reps)
-            d = {"max_units": max_units}
+            d = {"max_units": max_units, "measures": args.measures}
             with stage("partition", d):
                 plan = partition(scenario, time_limit_s=args.time_limit, max_units=max_units,
-                                 seed=args.seed)
+                                 seed=args.seed, measures=args.measures.split(","))
             t = plan.territories
             d.update({
                 "feasible": bool(plan.feasible),
                 "maxdev_pct": {m: round(100 * v, 1) for m, v in plan.max_deviation().items()},
                 "contiguous": f"{int(t['contiguous'].sum())}/{len(t)}",
+                "within": "{}/{}".format(int(np.all([
+                    (t[f"{m}_dev"].abs() <= tl + 1e-9).to_numpy()
+                    for m, tl in zip(plan.measure_names, plan.tolerance, strict=True)],
+                    axis=0).sum()), len(t)),
                 "notes": list(plan.notes),
             })
             if plan.engine is not None:
@@ -387,6 +391,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--max-units", type=int, default=25_000,
                     help="basic units of the partition (the library's default; 0 = 20 per "
                          "territory, what 5 %% balance needs, at a higher search cost)")
+    ap.add_argument("--measures", default="workload,potential,count",
+                    help="partition measures (plan() balances workload alone)")
     ap.add_argument("--route-time", type=float, default=0.5, help="routing time limit per rep (s)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--backend", choices=("local", "dask"), default="local")
@@ -430,6 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         cmd = [sys.executable, str(Path(__file__).resolve()), "--one", str(n), "--json", str(tmp),
                "--seed", str(args.seed), "--accounts-per-rep", str(args.accounts_per_rep),
                "--time-limit", str(args.time_limit), "--max-units", str(args.max_units),
+               "--measures", args.measures,
                "--route-time", str(args.route_time), "--workers", str(args.workers),
                "--backend", args.backend, "--stages", stages, "--io-format", args.io_format]
         print(f"n = {n:,}: {' '.join(cmd[2:])}", file=sys.stderr, flush=True)
