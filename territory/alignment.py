@@ -586,10 +586,13 @@ def partition(
             xy, meas)
         if points.n_units <= nu:
             points = None
-    share = 1.0 - REFINE_SHARE if points is not None else 1.0
+    share, first_iterations = 1.0, max_iterations
+    if points is not None:
+        share = 1.0 - REFINE_SHARE
+        if max_iterations is not None:
+            first_iterations = max_iterations // 2
     result = solve_partition(problem, time_limit_s=max(share * left, 0.05), seed=seed,
-                             max_iterations=max_iterations if max_iterations is None
-                             or points is None else max_iterations // 2, params=params)
+                             max_iterations=first_iterations, params=params)
     territory = result.assignment[u]
     if points is not None:
         pu = points.account_unit
@@ -603,7 +606,7 @@ def partition(
         coarse_result = result
         result = solve_partition(fine, time_limit_s=left, seed=seed, initial=start,
                                  max_iterations=None if max_iterations is None
-                                 else max_iterations - max_iterations // 2, params=params)
+                                 else max_iterations - first_iterations, params=params)
         territory = result.assignment[pu]
         # the plan reports the engine's whole effort: both searches
         result = replace(result, runtime_s=coarse_result.runtime_s + result.runtime_s,
