@@ -594,8 +594,10 @@ def partition(
     result = solve_partition(problem, time_limit_s=max(share * left, 0.05), seed=seed,
                              max_iterations=first_iterations, params=params)
     territory = result.assignment[u]
+    solved_unit = u  # the units the engine's final result is over
     if points is not None:
         pu = points.account_unit
+        solved_unit = pu
         start = np.zeros(points.n_units, dtype=np.int64)
         start[pu] = territory
         centre_points = None
@@ -621,7 +623,7 @@ def partition(
         scenario=scenario, territory=territory, p=p, rep_ids=rep_ids, names=names, tol=tol,
         meas=meas, targets=account_targets, xy=xy, centers_xy=centers, contiguous=contiguous,
         group=group if nest is not None else None, current=current_acc if realign else None,
-        result=result, account_unit=u, notes=notes, t0=t0, seed=seed, objective=objective,
+        result=result, account_unit=solved_unit, notes=notes, t0=t0, seed=seed, objective=objective,
         edges=report_edges,
         parameters={"territories": p, "tolerance": dict(zip(names, tol.tolist(), strict=True)),
                     "measures": list(names), "contiguous": contiguous, "objective": objective,

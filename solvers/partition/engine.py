@@ -506,8 +506,10 @@ def _split_by_removal(a: np.ndarray, units: np.ndarray, indptr: np.ndarray,
     return out
 
 
-def _move_reasons(prep: _Prepared, a: np.ndarray, moved: np.ndarray) -> tuple[str, ...]:
-    """Reason code per moved unit: the first constraint that moving it back alone breaks."""
+def _move_reasons(prep: _Prepared, a: np.ndarray, moved: np.ndarray,
+                  names: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """Reason code per moved unit: the first constraint that moving it back alone breaks
+    (a measure by its name when the problem names them, else by its index)."""
     if len(moved) == 0:
         return ()
     totals = territory_totals(a, prep.w, prep.p)
@@ -535,7 +537,8 @@ def _move_reasons(prep: _Prepared, a: np.ndarray, moved: np.ndarray) -> tuple[st
         after = balance_excess(after_tot, prep.targets[rows], tol).sum(axis=0)
         worse = after - before
         if worse.max() > 1e-12:
-            reasons.append(f"balance:{int(np.argmax(worse))}")
+            c = int(np.argmax(worse))
+            reasons.append(f"balance:{names[c] if names else c}")
         else:
             reasons.append("compactness")
     return tuple(reasons)
@@ -837,7 +840,7 @@ def _result(problem: PartitionProblem, prep: _Prepared, a: np.ndarray, clock: _C
         seed=seed,
         params=params,
         moved=moved,
-        move_reasons=_move_reasons(prep, a, moved),
+        move_reasons=_move_reasons(prep, a, moved, problem.measure_names),
         violations=violations,
         measure_names=names,
     )

@@ -64,8 +64,9 @@ class PartitionResult:
     seed, params : run controls used.
     moved : indices of units whose territory differs from ``current``.
     move_reasons : reason code of each moved unit: ``"lock"``, ``"group"``, ``"contiguity"``,
-        ``"balance:<measure>"`` or ``"compactness"`` (the first one that moving it back alone
-        would break or worsen).
+        ``"balance:<measure>"`` (the measure's name, or its index when the problem names
+        none) or ``"compactness"`` (the first one that moving it back alone would break or
+        worsen).
     violations : unmet constraints (empty when feasible).
     measure_names : names of the measures for reports.
     """

@@ -239,3 +239,19 @@ def test_connected_units_split_cells_into_connected_pieces() -> None:
     assert split.measures[:, 0].tolist() == [3.0, 7.0, 11.0]
     assert split.count.tolist() == [2.0, 2.0, 2.0]
     assert sorted(map(tuple, unit_edges.tolist())) == [(0, 2), (1, 2)]
+
+
+def test_realignment_over_aggregated_units_reports_each_moved_account(scenario, plan) -> None:
+    # Units (at most 150) then the refinement over accounts: the moves table follows the
+    # refined plan account by account, reasons name the measures, the budget holds overall.
+    current = plan.rep_of_account.copy()
+    current[:60] = np.where(current[:60] == "R0001", "R0002", "R0001")
+    new = partition(scenario, tolerance=TOL, current=current, max_moved=0.10,
+                    time_limit_s=20, seed=2, max_iterations=ITER, max_units=150)
+    assert any("refined over" in n for n in new.notes)
+    changed = np.flatnonzero(new.rep_of_account != current)
+    assert len(changed) <= 0.10 * len(current) + 1e-9
+    assert sorted(new.moved["account_id"]) == sorted(scenario.accounts.ids[changed])
+    allowed = {"lock", "group", "contiguity", "compactness"} | {
+        f"balance:{m}" for m in new.measure_names}
+    assert set(new.moved["reason"]) <= allowed, set(new.moved["reason"])
