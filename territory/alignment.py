@@ -217,24 +217,23 @@ class TerritoryPlan:
 
     def to_geodataframe(self, kind: Literal["territories", "accounts"] = "territories"
                         ) -> Any:
-        """GeoDataFrame (EPSG:4326) of territory polygons (concave hulls of their accounts,
-        clipped to China) with the per-territory table, or of accounts as points."""
+        """GeoDataFrame (EPSG:4326) of territory polygons with the per-territory table, or of
+        accounts as points.
+
+        Polygons are the union of the accounts' Voronoi cells cut to 50 km around them and to
+        China's land (``territory.reports.territory_polygons``), so neighbours share borders
+        and never overlap; a territory without accounts has no geometry."""
         import geopandas as gpd
-        import shapely
+
+        from territory.reports import territory_polygons
 
         if kind == "accounts":
             frame = self.assignment_frame()
             return gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(
                 self.lonlat[:, 0], self.lonlat[:, 1]), crs="EPSG:4326")
-        geoms = []
-        for k in range(self.n_territories):
-            pts = self.lonlat[self.territory == k]
-            if len(pts) == 0:
-                geoms.append(None)
-                continue
-            mp = shapely.multipoints(pts)
-            hull = shapely.concave_hull(mp, ratio=0.3) if len(pts) >= 4 else mp.convex_hull
-            geoms.append(hull.buffer(0.02))
+        shapes = territory_polygons(self.lonlat, self.territory)
+        by_code = dict(zip(shapes["territory"].astype(int), shapes.geometry, strict=True))
+        geoms = [by_code.get(k) for k in range(self.n_territories)]
         return gpd.GeoDataFrame(self.territories.copy(), geometry=geoms, crs="EPSG:4326")
 
 

@@ -78,6 +78,14 @@ def test_summary_and_dict(plan) -> None:
     assert set(d["assignment"].values()) <= set(plan.territory_ids)
     gdf = plan.to_geodataframe()
     assert len(gdf) == plan.n_territories
+    # Voronoi-based polygons: valid, and neighbours do not overlap (beyond slivers of
+    # reprojection, under a metre wide along a shared border)
+    assert gdf.geometry.is_valid.all() and not gdf.geometry.is_empty.any()
+    metric = gdf.to_crs("EPSG:3857").geometry
+    for i in range(len(metric)):
+        for j in range(i + 1, len(metric)):
+            assert metric[i].intersection(metric[j]).area <= 1e-4 * min(metric[i].area,
+                                                                         metric[j].area)
 
 
 def test_locked_accounts_stay(scenario) -> None:
