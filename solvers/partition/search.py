@@ -984,9 +984,9 @@ def run(g, cxy: np.ndarray, st, ist: np.ndarray, fst: np.ndarray, rng: np.ndarra
                                                           queue, ist):
                 chosen = bi
                 break
-            # The unit is a cut vertex of its territory. Where the account graph joins towns by
-            # single links most boundary units are, and single moves find no way through: an
-            # improving move is tried with the pieces it would cut off (kept if the score
+            # The unit is a cut vertex of its territory (a neck: over account-level graphs most
+            # boundary units of a ragged territory are), and single moves find no way through:
+            # an improving move is tried with the pieces it would cut off (kept if the score
             # falls, else undone).
             if best < -_EPS and _chunk_move(cu[bi], ck[bi], score, g, cxy, st, ist, fst,
                                             chunk, tabu, it, rng):
