@@ -387,15 +387,19 @@ def test_initial_plan_is_validated_and_used():
     assert res.feasible
 
 
-def test_flow_repair_moves_a_cut_off_branch_with_its_boundary_unit():
-    # A is the path 0..13 (home 0), B the path 14..19 (home 19); the only edge between them is
-    # 10-14, and unit 10 holds A's tail 11..13: moving 10 alone would split A, moving it with
-    # the tail balances both exactly.
+def _two_paths() -> tuple[PartitionProblem, np.ndarray]:
+    """A is the path 0..13 (home 0), B the path 14..19 (home 19); the only edge between them is
+    10-14, and unit 10 holds A's tail 11..13: moving 10 alone would split A, moving it with
+    the tail balances both exactly. Returns the problem and the start (A 14 units, B 6)."""
     xy = np.array([(float(x), 0.0) for x in range(14)] + [(10.0, 1.0 + y) for y in range(6)])
     edges = [(i, i + 1) for i in range(13)] + [(i, i + 1) for i in range(14, 19)] + [(10, 14)]
     problem = PartitionProblem(xy, np.ones(20), 2, 0.05, edges=np.array(edges), contiguous=True,
                                centers=xy[[0, 19]], center_units=np.array([0, 19]))
-    start = np.array([0] * 14 + [1] * 6)
+    return problem, np.array([0] * 14 + [1] * 6)
+
+
+def test_flow_repair_moves_a_cut_off_branch_with_its_boundary_unit():
+    problem, start = _two_paths()
     params = PartitionParams(bound=False, perturbations=0, max_starts_without_improvement=1)
     res = solve_partition(problem, time_limit_s=10, max_iterations=0, initial=start,
                           params=params)
@@ -405,13 +409,9 @@ def test_flow_repair_moves_a_cut_off_branch_with_its_boundary_unit():
 
 
 def test_search_moves_a_cut_vertex_with_the_pieces_it_cuts_off():
-    # The same two paths, flow repair off: the search itself must find that unit 10 goes to B
+    # The two paths of ``_two_paths``, flow repair off: the search itself must find that unit 10 goes to B
     # with A's tail 11..13 (every single move of 10 splits A; B's units cannot help A).
-    xy = np.array([(float(x), 0.0) for x in range(14)] + [(10.0, 1.0 + y) for y in range(6)])
-    edges = [(i, i + 1) for i in range(13)] + [(i, i + 1) for i in range(14, 19)] + [(10, 14)]
-    problem = PartitionProblem(xy, np.ones(20), 2, 0.05, edges=np.array(edges), contiguous=True,
-                               centers=xy[[0, 19]], center_units=np.array([0, 19]))
-    start = np.array([0] * 14 + [1] * 6)
+    problem, start = _two_paths()
     res = solve_partition(problem, time_limit_s=10, max_iterations=2_000, initial=start,
                           params=PartitionParams(bound=False, flow_repairs=0, perturbations=0,
                                                  max_starts_without_improvement=1))
