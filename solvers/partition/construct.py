@@ -20,7 +20,17 @@ import numba as nb
 import numpy as np
 from scipy.spatial import cKDTree
 
-__all__ = ["build_start", "fill_empty", "make_contiguous", "repair_contiguity"]
+__all__ = ["build_start", "fill_empty", "flow_arcs", "flow_assign", "make_contiguous", "repair_contiguity"]
+
+# Centres a unit may ship to in the flow allocation: a remote cluster heavier than its few
+# nearest centres can carry must reach further (the bands are hard up to the elastic penalty).
+FLOW_CANDIDATES = 24
+# Each centre also reaches its FLOW_REACH x (units / territories) nearest units (a centre in a
+# sparse corner is among few units' nearest), and the flow takes FLOW_ROUNDS_FACTOR times the
+# location-allocation rounds of the priced assignment (exact balanced allocations move the
+# centres less per round); it stops earlier once a round gains under 0.2 %.
+FLOW_REACH = 3.0
+FLOW_ROUNDS_FACTOR = 4
 
 
 @nb.njit(cache=True)
@@ -171,6 +181,133 @@ def _price_assign(
     return best
 
 
+def flow_arcs(xy: np.ndarray, cxy: np.ndarray, ugroup: np.ndarray, tgroup: np.ndarray,
+              k: int, reach: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Candidate arcs ``(unit, territory, distance)`` of the flow allocation: each unit's ``k``
+    nearest centres of its group, and each centre's ``reach`` x (units / territories) nearest
+    units of its group, so that no centre is cut off from the load it needs (a centre in a
+    sparse corner is among few units' nearest)."""
+    cand, dist = candidate_arcs(xy, cxy, ugroup, tgroup, k)
+    ok = cand >= 0
+    us = [np.repeat(np.arange(len(xy)), cand.shape[1])[ok.ravel()]]
+    ks = [cand[ok]]
+    ds = [dist[ok]]
+    for grp in np.unique(ugroup):
+        units = np.flatnonzero(ugroup == grp)
+        terr = np.flatnonzero(tgroup == grp)
+        if len(terr) == 0 or len(units) == 0:
+            continue
+        ll = int(min(len(units), max(1, np.ceil(reach * len(units) / len(terr)))))
+        d, j = cKDTree(xy[units]).query(cxy[terr], k=ll)
+        us.append(units[j.reshape(len(terr), ll)].ravel())
+        ks.append(np.repeat(terr, ll))
+        ds.append(d.reshape(len(terr), ll).ravel())
+    u, kk, d = np.concatenate(us), np.concatenate(ks), np.concatenate(ds)
+    _, first = np.unique(u * len(cxy) + kk, return_index=True)
+    return u[first], kk[first], d[first]
+
+
+def flow_assign(
+    arc_u: np.ndarray,
+    arc_k: np.ndarray,
+    arc_cost: np.ndarray,
+    w: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    fixed: np.ndarray,
+    nearest: np.ndarray,
+) -> np.ndarray | None:
+    """The cheapest allocation whose loads of one measure lie in ``[lo, hi]`` per territory:
+    a transportation problem solved as a min-cost flow (OR-Tools), then each unit to one of
+    the territories that got it.
+
+    Units ship their measure ``w`` along their arcs at ``arc_cost / w`` per
+    unit of measure (so a whole unit costs ``arc_cost``). The bands are elastic (load outside
+    a band costs far more than any arc) so the flow always exists. A basic optimal flow splits
+    about one unit per territory; a split unit can be a tenth of a territory, so split units
+    are placed last, heaviest first, each where it breaks its band least. Fixed units stay put
+    and count against their territory's band; units of measure 0 (or without an arc) take
+    ``nearest``. Returns None when OR-Tools reports no optimum.
+    """
+    from ortools.graph.python import min_cost_flow
+
+    p = len(lo)
+    a = np.where(fixed >= 0, fixed, nearest).astype(np.int64)
+    base = np.bincount(a[fixed >= 0], weights=w[fixed >= 0], minlength=p)
+    use = np.flatnonzero((fixed[arc_u] < 0) & (w[arc_u] > 0))
+    use = use[np.argsort(arc_u[use], kind="stable")]  # a unit's arcs consecutive
+    arc_u, arc_k, arc_cost = arc_u[use], arc_k[use], arc_cost[use]
+    if len(arc_u) == 0:
+        return a
+    scale = 1e4 * p / max(float(hi.sum()), 1e-12)  # about 10^4 flow units per territory
+    free, node = np.unique(arc_u, return_inverse=True)
+    m = len(free)
+    supply = np.maximum(np.rint(w[free] * scale), 1).astype(np.int64)
+    lo_i = np.maximum(np.ceil((lo - base) * scale), 0).astype(np.int64)
+    hi_i = np.maximum(np.floor((hi - base) * scale), lo_i).astype(np.int64)
+    unit_cost = arc_cost / (w[arc_u] * scale)
+    top = max(float(np.percentile(unit_cost, 99.9)), 1e-300)
+    cost_i = np.rint(np.minimum(unit_cost / top, 10.0) * 1e5).astype(np.int64)
+    big = np.int64(10**7)  # per unit of load outside a band: above any arc
+    # nodes: units 0..m-1, territories m..m+p-1, sink m+p, deficit source m+p+1
+    ks = np.arange(p)
+    sink, deficit = m + p, m + p + 1
+    total = int(supply.sum())
+    slack = int(lo_i.sum())
+    tails = np.concatenate([node, m + ks, m + ks, np.full(p, deficit), [deficit]])
+    heads = np.concatenate([m + arc_k, np.full(p, sink), np.full(p, sink), m + ks, [sink]])
+    caps = np.concatenate([supply[node], hi_i - lo_i, np.full(p, total), lo_i, [slack]])
+    costs = np.concatenate([cost_i, np.zeros(p, np.int64), np.full(p, big), np.full(p, big),
+                            [0]])
+    mcf = min_cost_flow.SimpleMinCostFlow()
+    mcf.add_arcs_with_capacity_and_unit_cost(tails.astype(np.int32), heads.astype(np.int32),
+                                             caps.astype(np.int64), costs.astype(np.int64))
+    supplies = np.concatenate([supply, -lo_i, [-total], [slack]]).astype(np.int64)
+    mcf.set_nodes_supplies(np.arange(m + p + 2, dtype=np.int32), supplies)
+    if mcf.solve() != mcf.OPTIMAL:
+        return None
+    flow = mcf.flows(np.arange(len(node), dtype=np.int64))
+    # each unit to its largest share
+    order = np.lexsort((-flow, node))
+    firsts = order[np.r_[0, np.flatnonzero(np.diff(node[order])) + 1]]
+    a[free] = arc_k[firsts]
+    n_pos = np.bincount(node, weights=(flow > 0).astype(float), minlength=m)
+    split = np.flatnonzero(n_pos > 1)
+    if len(split):
+        load = base + np.bincount(a[free], weights=w[free], minlength=p)
+        load -= np.bincount(a[free[split]], weights=w[free[split]], minlength=p)
+        pos = np.flatnonzero(flow > 0)
+        bounds = np.searchsorted(node[pos], np.arange(m + 1))
+        for r in split[np.argsort(-w[free[split]], kind="stable")]:
+            arcs = pos[bounds[r]:bounds[r + 1]]
+            ks_r = arc_k[arcs]
+            wr = w[free[r]]
+            after = load[ks_r] + wr
+            broke = (np.maximum(after - hi[ks_r], 0) + np.maximum(lo[ks_r] - after, 0)
+                     - np.maximum(load[ks_r] - hi[ks_r], 0) - np.maximum(lo[ks_r] - load[ks_r], 0))
+            k = ks_r[np.lexsort((-flow[arcs], broke))[0]]
+            a[free[r]] = k
+            load[k] += wr
+    return a
+
+
+def geometric_medians(xy: np.ndarray, a: np.ndarray, weights: np.ndarray, cxy: np.ndarray,
+                      steps: int = 5) -> np.ndarray:
+    """Weiszfeld steps from ``cxy`` towards each territory's weighted geometric median (the
+    centre that minimises the sum of weighted distances); empty territories keep theirs."""
+    p = len(cxy)
+    c = cxy.copy()
+    for _ in range(steps):
+        d = np.maximum(np.hypot(*(xy - c[a]).T), 1e-9)
+        q = weights / d
+        s = np.bincount(a, weights=q, minlength=p)
+        has = s > 0
+        for dim in range(2):
+            num = np.bincount(a, weights=q * xy[:, dim], minlength=p)
+            c[has, dim] = num[has] / s[has]
+    return c
+
+
 @nb.njit(cache=True)
 def repair_contiguity(
     a: np.ndarray,
@@ -306,12 +443,17 @@ def build_start(
     rounds: int,
     price_iterations: int,
     deadline: float = np.inf,
+    band: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A start plan and its centres ``(assignment (n,), centres (p, 2))``.
 
     ``squared`` selects the squared-distance allocation cost (diameter objective). Past
     ``deadline`` (``time.perf_counter()`` seconds) the location-allocation stops after its
     current round, and seeding is uniform when k-means++ (O(n p)) would not fit before it.
+    With one measure and its ``band`` ``(lo, hi)`` (p, 1), each allocation is the exact
+    min-cost flow within the bands (``flow_assign``) instead of the priced assignment, over
+    at least ``FLOW_CANDIDATES`` centres per unit, and free centres of the sum-distance
+    objective move to their territory's geometric median rather than its mean.
     """
     p = len(tgroup)
     free = centers is None
@@ -326,20 +468,45 @@ def build_start(
     lam = np.zeros_like(targets)
     a = np.zeros(len(xy), dtype=np.int64)
     units_per_terr = len(xy) / p
-    for _ in range(rounds if free else 1):
+    use_flow = band is not None and measures.shape[1] == 1
+    k_cand = max(n_candidates, FLOW_CANDIDATES) if use_flow else n_candidates
+    # The first flow reaches every centre it can afford: seeds may sit where little is
+    # (k-means++ favours outliers) and would starve beyond the units' nearest few.
+    last_cost = np.inf
+    for _ in range((FLOW_ROUNDS_FACTOR * rounds if use_flow else rounds) if free else 1):
         cand, dist = candidate_arcs(xy, cxy, ugroup, tgroup, n_candidates)
         cost = dist**2 if squared else dist * weights[:, None]
-        finite = np.isfinite(cost[:, 1]) if cost.shape[1] > 1 else np.zeros(len(xy), bool)
-        gap = np.median(cost[finite, 1] - cost[finite, 0]) if finite.any() else 1.0
-        step0 = max(gap, 1e-12) * units_per_terr
-        a = _price_assign(cost, cand, wn, tn, fixed, lam, price_iterations, step0)
+        flowed = None
+        if use_flow:
+            au, ak, ad = flow_arcs(xy, cxy, ugroup, tgroup, k_cand, FLOW_REACH)
+            # Priced by distance per unit of measure, not by the objective's weights: then
+            # the cells are additively weighted Voronoi (power) cells, connected in the
+            # plane; units of a high measure-to-weight ratio would otherwise be pulled deep
+            # into neighbouring territories (interleaved, not contiguous).
+            flowed = flow_assign(au, ak, (ad**2 if squared else ad) * measures[au, 0],
+                                 measures[:, 0], band[0][:, 0], band[1][:, 0], fixed, cand[:, 0])
+        if flowed is not None:
+            a = flowed
+            now = float((np.hypot(*(xy - cxy[a]).T) ** (2 if squared else 1) * weights).sum())
+            if now > (1.0 - 2e-3) * last_cost:
+                break  # the location-allocation has settled
+            last_cost = now
+        else:
+            finite = np.isfinite(cost[:, 1]) if cost.shape[1] > 1 else np.zeros(len(xy), bool)
+            gap = np.median(cost[finite, 1] - cost[finite, 0]) if finite.any() else 1.0
+            step0 = max(gap, 1e-12) * units_per_terr
+            a = _price_assign(cost, cand, wn, tn, fixed, lam, price_iterations, step0)
         if free:
             counts = np.bincount(a, minlength=p)
-            sx = np.bincount(a, weights=xy[:, 0], minlength=p)
-            sy = np.bincount(a, weights=xy[:, 1], minlength=p)
             moved = (counts > 0) & (center_units < 0)
-            cxy[moved, 0] = sx[moved] / counts[moved]
-            cxy[moved, 1] = sy[moved] / counts[moved]
+            if use_flow and not squared:
+                new = geometric_medians(xy, a, weights, cxy)
+                cxy[moved] = new[moved]
+            else:
+                sx = np.bincount(a, weights=xy[:, 0], minlength=p)
+                sy = np.bincount(a, weights=xy[:, 1], minlength=p)
+                cxy[moved, 0] = sx[moved] / counts[moved]
+                cxy[moved, 1] = sy[moved] / counts[moved]
         if time.perf_counter() > deadline:
             break
     if contiguous:

@@ -623,6 +623,7 @@ def _start_plan(prep: _Prepared, params: PartitionParams, rng: np.random.Generat
         prep.xy, prep.w, prep.targets, prep.fixed, prep.ugroup, prep.tgroup, prep.center_units,
         prep.centers, prep.wdist, squared, prep.indptr, prep.indices, prep.contiguous, rng,
         params.n_candidates, params.construction_rounds, params.price_iterations, deadline,
+        band=(prep.lo, prep.hi),
     )
 
 
