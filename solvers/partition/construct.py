@@ -34,9 +34,11 @@ FLOW_ROUNDS_FACTOR = 4
 
 
 @nb.njit(cache=True)
-def _d2_sampling(xy: np.ndarray, taken: np.ndarray, k: int, draws: np.ndarray) -> np.ndarray:
+def _d2_sampling(xy: np.ndarray, taken: np.ndarray, k: int, draws: np.ndarray,
+                 wt: np.ndarray) -> np.ndarray:
     """k-means++ seeding: ``k`` unit indices, each drawn with probability proportional to its
-    squared distance to the nearest centre so far (``taken`` (t, 2) centres already placed).
+    weight ``wt`` times its squared distance to the nearest centre so far (``taken`` (t, 2)
+    centres already placed); the first in proportion to the weights alone.
 
     ``draws`` holds ``k`` uniforms in [0, 1) (from the caller's generator). O(n k).
     """
@@ -48,20 +50,30 @@ def _d2_sampling(xy: np.ndarray, taken: np.ndarray, k: int, draws: np.ndarray) -
             if d < d2[i]:
                 d2[i] = d
     chosen = np.empty(k, dtype=np.int64)
+    w_total = 0.0
+    for i in range(n):
+        w_total += wt[i]
     for c in range(k):
         total = 0.0
         for i in range(n):
             if d2[i] < np.inf:
-                total += d2[i]
+                total += wt[i] * d2[i]
         if len(taken) + c == 0 or total == 0.0:
-            # first centre, or every unit already sits on a centre: uniform
-            idx = min(int(draws[c] * n), n - 1)
+            # first centre, or every unit already sits on a centre: by weight
+            target = draws[c] * w_total
+            acc = 0.0
+            idx = n - 1
+            for i in range(n):
+                acc += wt[i]
+                if acc > target:
+                    idx = i
+                    break
         else:
             target = draws[c] * total
             acc = 0.0
             idx = n - 1
             for i in range(n):
-                acc += d2[i]
+                acc += wt[i] * d2[i]
                 if acc > target:
                     idx = i
                     break
@@ -80,9 +92,11 @@ def initial_centers(
     center_units: np.ndarray,
     rng: np.random.Generator,
     spread: bool = True,
+    weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """(p, 2) start centres: centre units where given, k-means++ in each group for the rest
-    (``spread``; else distinct units drawn uniformly, O(n))."""
+    (``spread``; else distinct units drawn uniformly, O(n)), the units weighted by
+    ``weights`` when given (centres then go where the load is, not only where space is)."""
     p = len(tgroup)
     cxy = np.zeros((p, 2))
     for grp in np.unique(tgroup):
@@ -92,14 +106,45 @@ def initial_centers(
         cxy[pinned] = xy[center_units[pinned]]
         free = terr[center_units[terr] < 0]
         if len(free) and spread:
+            wt = np.ones(len(units)) if weights is None else \
+                np.ascontiguousarray(weights[units], dtype=np.float64)
             seeds = _d2_sampling(
                 np.ascontiguousarray(xy[units]), np.ascontiguousarray(xy[center_units[pinned]]),
-                len(free), rng.random(len(free)),
+                len(free), rng.random(len(free)), wt,
             )
             cxy[free] = xy[units[seeds]]
         elif len(free):
             cxy[free] = xy[rng.choice(units, size=len(free), replace=len(free) > len(units))]
     return cxy
+
+
+def bisection_centers(xy: np.ndarray, w: np.ndarray, p: int, angle: float) -> np.ndarray:
+    """(p, 2) centres of ``p`` cells of equal load: recursive bisection of the units at the
+    load quantile (the part with ``p1`` centres takes ``p1 / p`` of the load) across the longer
+    side, in axes turned by ``angle`` (a start's own split directions); each centre is the
+    unit nearest its cell's load-weighted mean."""
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    uv = xy @ rot
+    w = np.maximum(np.asarray(w, dtype=float), 0.0) + 1e-12
+    out = np.empty((p, 2))
+    stack = [(np.arange(len(xy)), p, 0)]
+    while stack:
+        idx, q, first = stack.pop()
+        if q == 1 or len(idx) <= 1:
+            for j in range(q):
+                c = (uv[idx] * w[idx, None]).sum(0) / w[idx].sum()
+                near = idx[np.argmin(((uv[idx] - c) ** 2).sum(1))]
+                out[first + j] = xy[near]
+            continue
+        span = uv[idx].max(0) - uv[idx].min(0)
+        order = idx[np.argsort(uv[idx, int(np.argmax(span))], kind="stable")]
+        q1 = q // 2
+        cum = np.cumsum(w[order])
+        cut = int(np.searchsorted(cum, cum[-1] * q1 / q))
+        cut = min(max(cut, 1), len(order) - 1)
+        stack.append((order[:cut], q1, first))
+        stack.append((order[cut:], q - q1, first + q1))
+    return out
 
 
 def candidate_arcs(
@@ -457,9 +502,23 @@ def build_start(
     """
     p = len(tgroup)
     free = centers is None
+    use_flow = band is not None and measures.shape[1] == 1
     if free:
         spread = len(xy) * p * 5e-9 < deadline - time.perf_counter()
-        cxy = initial_centers(xy, ugroup, tgroup, center_units, rng, spread)
+        # Seeds by load for the flow: k-means++ by space alone leaves dense cities with too
+        # few centres and sparse corners with too many, which the flow's rounds undo slowly.
+        cxy = initial_centers(xy, ugroup, tgroup, center_units, rng, spread,
+                              measures[:, 0] if use_flow else None)
+        if use_flow:
+            # Cells of equal load by recursive bisection: the flow's rounds then start from
+            # centres as dense as the load (k-means++ by load still clumps them).
+            angle = float(rng.uniform(0.0, np.pi))
+            for grp in np.unique(tgroup):
+                terr = np.flatnonzero(tgroup == grp)
+                units = np.flatnonzero(ugroup == grp)
+                if len(units) and (center_units[terr] < 0).all():
+                    cxy[terr] = bisection_centers(xy[units], measures[units, 0], len(terr),
+                                                  angle)
     else:
         cxy = centers.copy()
     scale = np.where(targets > 0, targets, 1.0)
@@ -468,7 +527,6 @@ def build_start(
     lam = np.zeros_like(targets)
     a = np.zeros(len(xy), dtype=np.int64)
     units_per_terr = len(xy) / p
-    use_flow = band is not None and measures.shape[1] == 1
     k_cand = max(n_candidates, FLOW_CANDIDATES) if use_flow else n_candidates
     # The first flow reaches every centre it can afford: seeds may sit where little is
     # (k-means++ favours outliers) and would starve beyond the units' nearest few.

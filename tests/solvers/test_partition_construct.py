@@ -6,7 +6,12 @@ import itertools
 
 import numpy as np
 
-from solvers.partition.construct import flow_arcs, flow_assign, geometric_medians
+from solvers.partition.construct import (
+    bisection_centers,
+    flow_arcs,
+    flow_assign,
+    geometric_medians,
+)
 
 
 def _all_arcs(n: int, p: int) -> tuple[np.ndarray, np.ndarray]:
@@ -93,3 +98,18 @@ def test_geometric_median_of_a_cross() -> None:
     c = geometric_medians(xy, np.zeros(6, np.int64), np.ones(6), np.array([[16.7, 0.0]]),
                           steps=50)
     assert abs(c[0, 0]) < 1.0 and abs(c[0, 1]) < 1e-6
+
+
+def test_bisection_centres_follow_the_load_not_the_space() -> None:
+    # A dense city holding 90 % of the load beside a wide empty-ish plain: 9 of 10 equal-load
+    # cells lie in the city, whatever the split directions.
+    rng = np.random.default_rng(1)
+    city = rng.normal(0.0, 1.0, (900, 2))
+    plain = rng.uniform(20.0, 120.0, (100, 2))
+    xy = np.vstack([city, plain])
+    for angle in (0.0, 0.7, 2.0):
+        c = bisection_centers(xy, np.ones(1000), 10, angle)
+        in_city = np.hypot(*c.T) < 5.0
+        assert in_city.sum() == 9
+        # each centre is one of the units
+        assert all((np.abs(xy - ci).sum(1) < 1e-9).any() for ci in c)
