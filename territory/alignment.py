@@ -366,6 +366,9 @@ def partition(
     tol = _tolerances(tolerance, names)
     if time_limit_s <= 0:
         raise InvalidInputError(f"time_limit_s={time_limit_s}; expected > 0.")
+    if max_units < 1:
+        raise InvalidInputError(f"max_units={max_units}; expected >= 1 (accounts above it are "
+                                "aggregated into about that many basic units).")
     tied_to_reps = territories is None or territories == len(reps)
     p = len(reps) if territories is None else int(territories)
     if p < 1:

@@ -148,6 +148,8 @@ def test_bad_parameters() -> None:
         partition(sc, territories=500)
     with pytest.raises(InvalidInputError, match="unknown measure"):
         partition(sc, tolerance={"nope": 0.1})
+    with pytest.raises(InvalidInputError, match="max_units=0"):
+        partition(sc, max_units=0)
 
 
 def test_partition_units_generic_table() -> None:
