@@ -1,13 +1,20 @@
 """Construction of a start plan: seeds, balanced location-allocation, contiguity repair.
 
-1. Centres: the fixed ones, else centre units, else k-means++ (D^2 sampling) inside each group.
-2. Allocation with balancing prices: unit i joins
+1. Centres: the fixed ones, else centre units, else k-means++ (D^2 sampling) inside each group
+   (with one measure: the centres of equal-load cells from recursive bisection).
+2. Allocation. With one measure, the exact transportation problem within the bands
+   ``[t_k (1 - tol), t_k (1 + tol)]``: a min-cost flow (OR-Tools) from units to centres priced
+   by distance (squared for the diameter objective) per unit of measure, so the cells are
+   additively weighted Voronoi (power) cells; split units rounded to one territory. Otherwise
+   (or when a flow would not end before the deadline) allocation with balancing prices: unit i
+   joins
    ``argmin_{k in K_i} cost(i, k) + sum_a lam_ka w_ia / t_ka`` over its K nearest centres
    ``K_i`` of its group, where ``lam`` follows a subgradient of the relative loads
    ``w_a(S_k) / t_ka - 1`` (the Lagrangian of the balance rows of the balanced assignment LP).
    ``cost = ||x_i - c_k||^2`` for the diameter objective (power-diagram cells: convex, round) and
    ``weight_i ||x_i - c_k||`` for sum-distance.
-3. Free centres move to the mean of their units; repeat (location-allocation).
+3. Free centres move to the mean of their units (to their geometric median after a flow for
+   sum-distance); repeat (location-allocation).
 4. Every territory keeps its largest connected piece (or the piece with its pinned units); the
    other pieces join the adjacent territory they share most edges with.
 """
@@ -501,29 +508,31 @@ def build_start(
     ``deadline`` (``time.perf_counter()`` seconds) the location-allocation stops after its
     current round, and seeding is uniform when k-means++ (O(n p)) would not fit before it.
     With one measure and its ``band`` ``(lo, hi)`` (p, 1), each allocation is the exact
-    min-cost flow within the bands (``flow_assign``) instead of the priced assignment, over
-    at least ``FLOW_CANDIDATES`` centres per unit, and free centres of the sum-distance
-    objective move to their territory's geometric median rather than its mean.
+    min-cost flow within the bands (``flow_assign`` over ``flow_arcs``) instead of the priced
+    assignment, free centres start at equal-load cells (``bisection_centers``) and, for the
+    sum-distance objective, move to their territory's geometric median rather than its mean.
     """
     p = len(tgroup)
     free = centers is None
     use_flow = band is not None and measures.shape[1] == 1
     if free:
         spread = len(xy) * p * 5e-9 < deadline - time.perf_counter()
-        # Seeds by load for the flow: k-means++ by space alone leaves dense cities with too
-        # few centres and sparse corners with too many, which the flow's rounds undo slowly.
-        cxy = initial_centers(xy, ugroup, tgroup, center_units, rng, spread,
-                              measures[:, 0] if use_flow else None)
-        if use_flow:
-            # Cells of equal load by recursive bisection: the flow's rounds then start from
-            # centres as dense as the load (k-means++ by load still clumps them).
+        if use_flow and (center_units < 0).all():
+            # Centres of equal-load cells (recursive bisection): the flow's rounds start from
+            # centres as dense as the load. k-means++, even weighted by load, leaves dense
+            # cities with too few centres and sparse corners with too many, which the rounds
+            # undo slowly.
             angle = float(rng.uniform(0.0, np.pi))
+            cxy = np.zeros((p, 2))
             for grp in np.unique(tgroup):
                 terr = np.flatnonzero(tgroup == grp)
                 units = np.flatnonzero(ugroup == grp)
-                if len(units) and (center_units[terr] < 0).all():
+                if len(units):
                     cxy[terr] = bisection_centers(xy[units], measures[units, 0], len(terr),
                                                   angle)
+        else:
+            cxy = initial_centers(xy, ugroup, tgroup, center_units, rng, spread,
+                                  measures[:, 0] if use_flow else None)
     else:
         cxy = centers.copy()
     scale = np.where(targets > 0, targets, 1.0)
@@ -534,8 +543,6 @@ def build_start(
     units_per_terr = len(xy) / p
     k_cand = max(n_candidates, min(FLOW_CANDIDATES, FLOW_MAX_ARCS // max(len(xy), 1))) \
         if use_flow else n_candidates
-    # The first flow reaches every centre it can afford: seeds may sit where little is
-    # (k-means++ favours outliers) and would starve beyond the units' nearest few.
     last_cost = np.inf
     for _ in range((FLOW_ROUNDS_FACTOR * rounds if use_flow else rounds) if free else 1):
         cand, dist = candidate_arcs(xy, cxy, ugroup, tgroup, n_candidates)

@@ -792,7 +792,9 @@ def _solve(problem: PartitionProblem, time_limit_s: float, seed: int,
         _run_start(search, prep, params, clock)
         n_starts += 1
         candidates = [search.best_a] if search.has_best else []
-        candidates.append(search.a)
+        # The search ends where its last kick left it, which may be worse than where it
+        # began; the start itself competes too.
+        candidates += [search.a, a0]
         improved = False
         for cand in candidates:
             key = _plan_key(prep, cand)
