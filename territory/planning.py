@@ -182,7 +182,9 @@ def rebalance_moves(
     ``a`` to B's nearest account or home, where ``gamma`` is read off the current routes (the
     median ratio of an account's drive share to that distance in its own territory). So an
     account far from B's home and B's accounts costs B what it would cost in B's routes, not
-    what it cost A. Moves keep A contiguous on the account graph ``edges``, stay inside
+    what it cost A. Moves keep A contiguous on the account graph ``edges`` (an account whose
+    removal would cut A takes the accounts it cuts off along, up to ``CHUNK_ACCOUNTS``, their
+    costs unchanged, when the pair's squared deviations still fall), stay inside
     ``labels`` (nesting), never touch locked accounts, and keep the ``limits`` measures
     ({name: (per-account values, tolerance)}) within tolerance of their mean (or no worse).
     ``tabu`` holds (account position, rep id) moves not to propose.
@@ -250,33 +252,40 @@ def rebalance_moves(
     lim_sums = {m: np.bincount(t_of[t_of >= 0], weights=vals[t_of >= 0], minlength=p)
                 for m, (vals, _) in lim.items()}
 
-    def lim_ok(a: int, src: int, dst: int) -> bool:
+    def lim_ok(group: list[int], src: int, dst: int) -> bool:
         for m, (vals, tol) in lim.items():
             sums = lim_sums[m]
             mean = sums.mean()
             if mean <= 0:
                 continue
-            for k, new in ((src, sums[src] - vals[a]), (dst, sums[dst] + vals[a])):
+            v = float(vals[group].sum())
+            for k, new in ((src, sums[src] - v), (dst, sums[dst] + v)):
                 old_dev = abs(sums[k] / mean - 1.0)
                 if abs(new / mean - 1.0) > max(tol, old_dev) + 1e-12:
                     return False
         return True
 
-    def stays_connected(k: int, a: int) -> bool:
-        members = np.flatnonzero(t_of == k)
-        if len(members) <= 1:
-            return False
-        rest = set(members.tolist()) - {a}
-        start = next(iter(rest))
-        seen = {start}
-        stack = [start]
-        while stack:
-            x = stack.pop()
-            for y in nbrs[x]:
-                if y in rest and y not in seen:
-                    seen.add(y)
-                    stack.append(y)
-        return len(seen) == len(rest)
+    def cut_off(k: int, a: int) -> list[int] | None:
+        """The accounts that removing ``a`` cuts off from rep k's main piece (the one with the
+        most accounts), [] when k stays connected, None when k would be left empty."""
+        rest = set(np.flatnonzero(t_of == k).tolist()) - {a}
+        if not rest:
+            return None
+        pieces = []
+        while rest:
+            start = rest.pop()
+            piece = [start]
+            stack = [start]
+            while stack:
+                x = stack.pop()
+                for y in nbrs[x]:
+                    if y in rest:
+                        rest.discard(y)
+                        piece.append(y)
+                        stack.append(y)
+            pieces.append(piece)
+        pieces.sort(key=len, reverse=True)
+        return [x for piece in pieces[1:] for x in piece]
 
     target = 0.8 * tolerance
     stuck: set[int] = set()
@@ -312,16 +321,33 @@ def rebalance_moves(
                 candidates.append((change, a, src, dst, gain))
         done = False
         for _, a, src, dst, gain in sorted(candidates):
-            if not (lim_ok(a, src, dst) and stays_connected(src, a)):
+            chunk = cut_off(src, a)
+            if chunk is None or len(chunk) > CHUNK_ACCOUNTS:
                 continue
-            t_of[a] = dst
-            sim[src] -= cost_min[a]
-            sim[dst] += gain
-            cost_min[a] = gain
-            for m, (vals, _) in lim.items():
-                lim_sums[m][src] -= vals[a]
-                lim_sums[m][dst] += vals[a]
-            moved += 1
+            if chunk:
+                # ``a`` is a cut vertex of its territory: it moves with the accounts it cuts
+                # off (they keep their place in the chunk's tours: their cost goes along),
+                # when that still lowers the squared deviations.
+                if any(locked[b] or labels[b] != labels[a] for b in chunk):
+                    continue
+                rest = float(cost_min[chunk].sum())
+                new_src = (sim[src] - cost_min[a] - rest) / mean - 1.0
+                new_dst = (sim[dst] + gain + rest) / mean - 1.0
+                if new_src ** 2 + new_dst ** 2 - dev[src] ** 2 - dev[dst] ** 2 >= -1e-9:
+                    continue
+            group = [a, *chunk]
+            if not lim_ok(group, src, dst):
+                continue
+            for b in group:
+                t_of[b] = dst
+                g = gain if b == a else cost_min[b]
+                sim[src] -= cost_min[b]
+                sim[dst] += g
+                cost_min[b] = g
+                for m, (vals, _) in lim.items():
+                    lim_sums[m][src] -= vals[b]
+                    lim_sums[m][dst] += vals[b]
+            moved += len(group)
             done = True
             break
         if done:
@@ -480,6 +506,8 @@ class NationalPlan:
 
 #: Rounds a move the routes rejected stays out of the proposals.
 TABU_ROUNDS = 2
+# A rebalancing move of a cut vertex takes at most this many cut-off accounts along.
+CHUNK_ACCOUNTS = 12
 
 
 def _max_dev(values: pd.Series | np.ndarray) -> float:

@@ -192,3 +192,33 @@ def test_loop_budget_stops_starting_rounds(scenario) -> None:
     assert [r.round for r in p.rounds] == [0]
     with pytest.raises(InvalidInputError, match="time_limit_s"):
         plan(scenario, time_limit_s=0.0, **FAST)
+
+
+def test_rebalance_moves_a_cut_vertex_with_the_accounts_it_cuts_off(scenario) -> None:
+    # Rep A's ten accounts form a path a0-...-a9 and touch rep B only at a7, a cut vertex:
+    # moving a7 alone would split A, so the only relief is a7 with a8, a9 (A's main piece
+    # a0-a6 stays). The other reps sit on their own paths at the mean.
+    n = len(scenario.accounts)
+    xy = project_km(scenario.accounts.lonlat)
+    d = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+    np.fill_diagonal(d, np.inf)
+    i, j = np.unravel_index(np.argmin(d), d.shape)  # the closest pair: a7 and B's contact
+    others = [x for x in range(n) if x not in (i, j)]
+    a_ids = [*others[:7], int(i), *others[7:9]]
+    b_ids = [int(j), *others[9:48]]
+    rest = np.array_split(np.array(others[48:]), 3)
+    reps = [str(r) for r in scenario.reps.ids]
+    rep_of = np.empty(n, dtype=object)
+    paths = [a_ids, b_ids] + [list(r) for r in rest]
+    for r, path in zip(reps, paths, strict=True):
+        rep_of[path] = r
+    edges = np.array([(p[k], p[k + 1]) for p in paths for k in range(len(p) - 1)]
+                     + [(int(i), int(j))])
+    cost = np.zeros(n)
+    for path, hours in zip(paths, (20.0, 10.0, 15.0, 15.0, 15.0), strict=True):
+        cost[path] = 60.0 * hours / len(path)
+    sim = pd.Series(cost / 60.0).groupby(rep_of).sum()
+    new = rebalance_moves(scenario, rep_of, sim, cost, edges, tolerance=0.1, max_moves=n)
+    moved = np.flatnonzero(new != rep_of)
+    assert sorted(moved.tolist()) == sorted(a_ids[7:])
+    assert (new[a_ids[7:]] == reps[1]).all()
