@@ -512,9 +512,8 @@ def partition(
                          f"reach (about 20 per territory, max_units={20 * p:,}, make 5 % "
                          "possible, at a higher search cost)")
     if acc_edges is None:
-        ugroup0 = np.zeros(nu, dtype=np.int64)
-        ugroup0[u] = group
-        edges, n_joined = account_graph(units.xy, ugroup0 if nest is not None else None)
+        edges, n_joined = account_graph(units.xy,
+                                        _unit_groups(units, group) if nest is not None else None)
     if n_joined and contiguous:
         warnings.warn(f"{n_joined} island(s) of accounts were joined to their nearest "
                       "neighbours for contiguity (islands, or gaps wider than the local spacing).",
@@ -530,8 +529,7 @@ def partition(
         """The engine's problem over ``units`` (each holding accounts of one group/lock)."""
         u = units.account_unit
         nu = units.n_units
-        ugroup = np.zeros(nu, dtype=np.int64)
-        ugroup[u] = group
+        ugroup = _unit_groups(units, group)
         targets = _targets(units.measures, p, territory_group, ugroup,
                            reps.capacity if tied_to_reps else None,
                            None if not tied_to_reps or nest is None else rep_ids, reps)
@@ -686,6 +684,13 @@ def _targets(meas: np.ndarray, p: int, territory_group: np.ndarray, unit_group: 
         total = meas[unit_group == g].sum(axis=0)
         targets[tk] = total[None, :] * (cap[tk] / cap[tk].sum())[:, None]
     return targets
+
+
+def _unit_groups(units: Any, group: np.ndarray) -> np.ndarray:
+    """Each unit's part (province or region index), from its accounts' (units never mix parts)."""
+    ugroup = np.zeros(units.n_units, dtype=np.int64)
+    ugroup[units.account_unit] = group
+    return ugroup
 
 
 def _worst(result: PartitionResult) -> float:

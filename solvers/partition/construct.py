@@ -46,11 +46,9 @@ FLOW_ROUNDS_FACTOR = 4
 
 
 @nb.njit(cache=True)
-def _d2_sampling(xy: np.ndarray, taken: np.ndarray, k: int, draws: np.ndarray,
-                 wt: np.ndarray) -> np.ndarray:
+def _d2_sampling(xy: np.ndarray, taken: np.ndarray, k: int, draws: np.ndarray) -> np.ndarray:
     """k-means++ seeding: ``k`` unit indices, each drawn with probability proportional to its
-    weight ``wt`` times its squared distance to the nearest centre so far (``taken`` (t, 2)
-    centres already placed); the first in proportion to the weights alone.
+    squared distance to the nearest centre so far (``taken`` (t, 2) centres already placed).
 
     ``draws`` holds ``k`` uniforms in [0, 1) (from the caller's generator). O(n k).
     """
@@ -62,30 +60,20 @@ def _d2_sampling(xy: np.ndarray, taken: np.ndarray, k: int, draws: np.ndarray,
             if d < d2[i]:
                 d2[i] = d
     chosen = np.empty(k, dtype=np.int64)
-    w_total = 0.0
-    for i in range(n):
-        w_total += wt[i]
     for c in range(k):
         total = 0.0
         for i in range(n):
             if d2[i] < np.inf:
-                total += wt[i] * d2[i]
+                total += d2[i]
         if len(taken) + c == 0 or total == 0.0:
-            # first centre, or every unit already sits on a centre: by weight
-            target = draws[c] * w_total
-            acc = 0.0
-            idx = n - 1
-            for i in range(n):
-                acc += wt[i]
-                if acc > target:
-                    idx = i
-                    break
+            # first centre, or every unit already sits on a centre: uniform
+            idx = min(int(draws[c] * n), n - 1)
         else:
             target = draws[c] * total
             acc = 0.0
             idx = n - 1
             for i in range(n):
-                acc += wt[i] * d2[i]
+                acc += d2[i]
                 if acc > target:
                     idx = i
                     break
@@ -104,11 +92,9 @@ def initial_centers(
     center_units: np.ndarray,
     rng: np.random.Generator,
     spread: bool = True,
-    weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """(p, 2) start centres: centre units where given, k-means++ in each group for the rest
-    (``spread``; else distinct units drawn uniformly, O(n)), the units weighted by
-    ``weights`` when given (centres then go where the load is, not only where space is)."""
+    (``spread``; else distinct units drawn uniformly, O(n))."""
     p = len(tgroup)
     cxy = np.zeros((p, 2))
     for grp in np.unique(tgroup):
@@ -118,11 +104,9 @@ def initial_centers(
         cxy[pinned] = xy[center_units[pinned]]
         free = terr[center_units[terr] < 0]
         if len(free) and spread:
-            wt = np.ones(len(units)) if weights is None else \
-                np.ascontiguousarray(weights[units], dtype=np.float64)
             seeds = _d2_sampling(
                 np.ascontiguousarray(xy[units]), np.ascontiguousarray(xy[center_units[pinned]]),
-                len(free), rng.random(len(free)), wt,
+                len(free), rng.random(len(free)),
             )
             cxy[free] = xy[units[seeds]]
         elif len(free):
@@ -239,11 +223,11 @@ def _price_assign(
 
 
 def flow_arcs(xy: np.ndarray, cxy: np.ndarray, ugroup: np.ndarray, tgroup: np.ndarray,
-              k: int, reach: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+              k: int, reach: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Candidate arcs ``(unit, territory, distance)`` of the flow allocation: each unit's ``k``
     nearest centres of its group, and each centre's ``reach`` x (units / territories) nearest
     units of its group, so that no centre is cut off from the load it needs (a centre in a
-    sparse corner is among few units' nearest)."""
+    sparse corner is among few units' nearest); last, each unit's nearest centre."""
     cand, dist = candidate_arcs(xy, cxy, ugroup, tgroup, k)
     ok = cand >= 0
     us = [np.repeat(np.arange(len(xy)), cand.shape[1])[ok.ravel()]]
@@ -261,7 +245,7 @@ def flow_arcs(xy: np.ndarray, cxy: np.ndarray, ugroup: np.ndarray, tgroup: np.nd
         ds.append(d.reshape(len(terr), ll).ravel())
     u, kk, d = np.concatenate(us), np.concatenate(ks), np.concatenate(ds)
     _, first = np.unique(u * len(cxy) + kk, return_index=True)
-    return u[first], kk[first], d[first]
+    return u[first], kk[first], d[first], cand[:, 0]
 
 
 def flow_assign(
@@ -519,9 +503,9 @@ def build_start(
         spread = len(xy) * p * 5e-9 < deadline - time.perf_counter()
         if use_flow and (center_units < 0).all():
             # Centres of equal-load cells (recursive bisection): the flow's rounds start from
-            # centres as dense as the load. k-means++, even weighted by load, leaves dense
-            # cities with too few centres and sparse corners with too many, which the rounds
-            # undo slowly.
+            # centres as dense as the load. k-means++ (even weighted by load: tried) leaves
+            # dense cities with too few centres and sparse corners with too many, which the
+            # rounds undo slowly.
             angle = float(rng.uniform(0.0, np.pi))
             cxy = np.zeros((p, 2))
             for grp in np.unique(tgroup):
@@ -531,8 +515,7 @@ def build_start(
                     cxy[terr] = bisection_centers(xy[units], measures[units, 0], len(terr),
                                                   angle)
         else:
-            cxy = initial_centers(xy, ugroup, tgroup, center_units, rng, spread,
-                                  measures[:, 0] if use_flow else None)
+            cxy = initial_centers(xy, ugroup, tgroup, center_units, rng, spread)
     else:
         cxy = centers.copy()
     scale = np.where(targets > 0, targets, 1.0)
@@ -545,8 +528,6 @@ def build_start(
         if use_flow else n_candidates
     last_cost = np.inf
     for _ in range((FLOW_ROUNDS_FACTOR * rounds if use_flow else rounds) if free else 1):
-        cand, dist = candidate_arcs(xy, cxy, ugroup, tgroup, n_candidates)
-        cost = dist**2 if squared else dist * weights[:, None]
         flowed = None
         if use_flow and (time.perf_counter() + FLOW_SEC_PER_ARC * len(xy) * (k_cand + FLOW_REACH)
                          > deadline):
@@ -555,13 +536,13 @@ def build_start(
                 break
             use_flow = False
         if use_flow:
-            au, ak, ad = flow_arcs(xy, cxy, ugroup, tgroup, k_cand, FLOW_REACH)
+            au, ak, ad, nearest = flow_arcs(xy, cxy, ugroup, tgroup, k_cand, FLOW_REACH)
             # Priced by distance per unit of measure, not by the objective's weights: then
             # the cells are additively weighted Voronoi (power) cells, connected in the
             # plane; units of a high measure-to-weight ratio would otherwise be pulled deep
             # into neighbouring territories (interleaved, not contiguous).
             flowed = flow_assign(au, ak, (ad**2 if squared else ad) * measures[au, 0],
-                                 measures[:, 0], band[0][:, 0], band[1][:, 0], fixed, cand[:, 0])
+                                 measures[:, 0], band[0][:, 0], band[1][:, 0], fixed, nearest)
         if flowed is not None:
             a = flowed
             now = float((np.hypot(*(xy - cxy[a]).T) ** (2 if squared else 1) * weights).sum())
@@ -569,6 +550,8 @@ def build_start(
                 break  # the location-allocation has settled
             last_cost = now
         else:
+            cand, dist = candidate_arcs(xy, cxy, ugroup, tgroup, n_candidates)
+            cost = dist**2 if squared else dist * weights[:, None]
             finite = np.isfinite(cost[:, 1]) if cost.shape[1] > 1 else np.zeros(len(xy), bool)
             gap = np.median(cost[finite, 1] - cost[finite, 0]) if finite.any() else 1.0
             step0 = max(gap, 1e-12) * units_per_terr

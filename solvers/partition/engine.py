@@ -672,13 +672,8 @@ _WARM = [False]
 
 
 def warm_up() -> None:
-    """Compile the engine's kernels now (once per process; cached on disk), so that a caller
-    timing a run of its own does not pay the first compilation inside its time limit."""
-    _warmup()
-
-
-def _warmup() -> None:
-    """Compile the kernels once per process (cached on disk), outside the timed run."""
+    """Compile the engine's kernels now (once per process; cached on disk), so that a timed
+    run (the engine's own, or a caller's) does not pay the first compilation inside it."""
     if _WARM[0]:
         return
     _WARM[0] = True
@@ -746,7 +741,7 @@ def solve_partition(
                 or (initial < 0).any() or (initial >= problem.n_territories).any()):
             raise SolverInputError(f"initial: expected {problem.n_units} territory indices in "
                                    f"[0, {problem.n_territories - 1}].")
-    _warmup()
+    warm_up()
     return _solve(problem, float(time_limit_s), int(seed), max_iterations, params,
                   initial=initial)
 

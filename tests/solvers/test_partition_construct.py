@@ -60,7 +60,7 @@ def test_flow_reaches_a_centre_no_unit_has_among_its_nearest() -> None:
     xy = rng.normal(0.0, 1.0, (20, 2))
     cxy = np.array([[0.0, 0.0], [50.0, 0.0]])
     g = np.zeros(20, np.int64)
-    u, k, d = flow_arcs(xy, cxy, g, np.zeros(2, np.int64), 1, 3.0)
+    u, k, d, _ = flow_arcs(xy, cxy, g, np.zeros(2, np.int64), 1, 3.0)
     assert (k == 1).sum() >= 10
     near = np.zeros(20, np.int64)
     a = flow_assign(u, k, d, np.ones(20), np.array([10.0, 10.0]), np.array([10.0, 10.0]),
