@@ -92,13 +92,25 @@ class LocalExecutor:
         Processes; ``None`` = the number of CPUs; 1 runs in this process.
     retries:
         Extra attempts for a task that raised or whose worker died.
+    keep_pool:
+        Keep the worker processes between ``map_tasks`` calls until ``close()`` (or the end of
+        a ``with`` block). Starting a pool costs about 2.5 s on the 2-core machine (fork from
+        the server, imports, numba cache), which dominates a call that routes a few reps, as
+        the planning loop's later rounds do. Off by default: each call shuts its pool down.
     """
 
     workers: int | None = 1
     retries: int = 1
+    keep_pool: bool = False
+    _kept: ProcessPoolExecutor | None = field(default=None, init=False, repr=False,
+                                              compare=False)
+    _kept_workers: int = field(default=0, init=False, repr=False, compare=False)
 
     def close(self) -> None:
-        """Nothing to release (each ``map_tasks`` call shuts its own pool down)."""
+        """Shut the kept pool down (nothing to release without ``keep_pool``)."""
+        if self._kept is not None:
+            self._kept.shutdown(wait=True, cancel_futures=True)
+            self._kept = None
 
     def __enter__(self) -> LocalExecutor:
         return self
@@ -148,14 +160,14 @@ class LocalExecutor:
         attempts = [0] * len(tasks)
         done = 0
         while pending:
-            pool = ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context())
+            pool = self._open(workers)
             futures: dict[Future[Any], int] = {}
+            broken = False
             try:
                 for i in pending:
                     attempts[i] += 1
                     futures[pool.submit(fn, tasks[i])] = i
                 pending = []
-                broken = False
                 while futures:
                     finished, _ = wait(list(futures), return_when=FIRST_COMPLETED)
                     for fut in finished:
@@ -191,8 +203,22 @@ class LocalExecutor:
                                 done += 1
                         futures = {}
             finally:
-                pool.shutdown(wait=True, cancel_futures=True)
+                if broken or not self.keep_pool:
+                    # A broken pool is never reused: its retries start a fresh one.
+                    if pool is self._kept:
+                        self._kept = None
+                    pool.shutdown(wait=True, cancel_futures=True)
         return out
+
+    def _open(self, workers: int) -> ProcessPoolExecutor:
+        if not self.keep_pool:
+            return ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context())
+        if (self._kept is None or self._kept_workers < workers
+                or getattr(self._kept, "_broken", False)):
+            self.close()
+            self._kept = ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context())
+            self._kept_workers = workers
+        return self._kept
 
 
 def _import_distributed() -> Any:

@@ -31,7 +31,8 @@ from territory.errors import InvalidInputError
 from territory.hours import format_clock
 from territory.model import Accounts, Scenario, SegmentRules
 
-__all__ = ["RepTask", "RoutePlan", "build_rep_problem", "plan_routes", "solve_rep_task"]
+__all__ = ["RepTask", "RoutePlan", "build_rep_problem", "plan_routes", "route_variants",
+           "solve_rep_task"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -383,7 +384,83 @@ def plan_routes(
     runner = executor if executor is not None else LocalExecutor(workers=workers)
     outcome = runner.map_tasks(solve_rep_task, tasks, keys=[t.rep_id for t in tasks],
                                progress=progress)
-    plans = {r: p for r, p in outcome.results.items()}
+    return _assemble(scenario, wanted, dict(outcome.results), dict(outcome.errors), positions,
+                     day_indices, unassigned, t0, seed, parameters={
+                         "time_limit_s": time_limit_s, "max_iterations": max_iterations,
+                         "workers": workers, "min_gap_days": min_gap_days,
+                         "night_cost": night_cost, "frozen_days": frozen_days})
+
+
+def route_variants(
+    scenario: Scenario,
+    jobs: Sequence[tuple[str, np.ndarray]],
+    *,
+    time_limit_s: float,
+    seed: int = 0,
+    max_iterations: int | None = None,
+    workers: int = 1,
+    executor: Any = None,
+    night_cost: float = 120.0,
+) -> list[RoutePlan]:
+    """Route each job ``(rep id, account positions)`` as that rep's whole territory, all jobs
+    in one batch; a rep may appear in several jobs (alternative territories to compare).
+
+    Returns one single-rep ``RoutePlan`` per job, in order (a job whose planning failed has
+    the rep in ``failed`` and its accounts in ``unassigned``).
+
+    Raises
+    ------
+    InvalidInputError
+        Unknown rep ids or positions outside the scenario's accounts.
+    """
+    from territory.executor import LocalExecutor
+
+    t0 = time.perf_counter()
+    if time_limit_s <= 0:
+        raise InvalidInputError(f"time_limit_s={time_limit_s}; expected > 0.")
+    acc = scenario.accounts
+    rep_pos = {str(r): i for i, r in enumerate(scenario.reps.ids)}
+    tasks, keys = [], []
+    for k, (r, pos) in enumerate(jobs):
+        pos = np.asarray(pos, dtype=np.int64)
+        if str(r) not in rep_pos:
+            raise InvalidInputError(f"Unknown rep id {r!r} in job {k}.")
+        if len(pos) and (pos.min() < 0 or pos.max() >= len(acc)):
+            raise InvalidInputError(f"Job {k} ({r!r}) names account positions outside "
+                                    f"0..{len(acc) - 1}.")
+        try:
+            problem, day_index = build_rep_problem(scenario, rep_pos[str(r)], pos,
+                                                   night_cost=night_cost)
+        except SolverInputError as exc:
+            raise InvalidInputError(f"Rep {r!r}: {exc}") from exc
+        tasks.append(RepTask(rep_id=str(r), account_ids=acc.ids[pos], problem=problem,
+                             day_index=day_index, time_limit_s=time_limit_s,
+                             seed=seed + k, max_iterations=max_iterations))
+        keys.append(k)
+    runner = executor if executor is not None else LocalExecutor(workers=workers)
+    outcome = runner.map_tasks(solve_rep_task, tasks, keys=keys)
+    empty = pd.DataFrame({"account_id": [], "reason": []})
+    out = []
+    for k, task in enumerate(tasks):
+        r = task.rep_id
+        plans = {r: outcome.results[k]} if k in outcome.results else {}
+        errors = {r: outcome.errors[k]} if k in outcome.errors else {}
+        out.append(_assemble(scenario, [r], plans, errors,
+                             {r: np.asarray(jobs[k][1], dtype=np.int64)},
+                             {r: task.day_index}, empty, t0, seed,
+                             parameters={"time_limit_s": time_limit_s,
+                                         "max_iterations": max_iterations,
+                                         "night_cost": night_cost}))
+    return out
+
+
+def _assemble(scenario: Scenario, wanted: Sequence[str], plans: dict[str, CallCyclePlan],
+              failed: dict[str, str], positions: Mapping[str, np.ndarray],
+              day_indices: Mapping[str, np.ndarray], unassigned: pd.DataFrame, t0: float,
+              seed: int, parameters: dict[str, Any]) -> RoutePlan:
+    """The ``RoutePlan`` of the reps' call-cycle plans (tables in the reps' order)."""
+    acc = scenario.accounts
+    rep_pos = {str(r): i for i, r in enumerate(scenario.reps.ids)}
     dates = scenario.calendar.dates
     avail = scenario.reps.available_minutes(scenario.calendar)
     v_rows, d_rows, x_rows, r_rows = [], [], [], []
@@ -402,7 +479,6 @@ def plan_routes(
     for c in ("arrival", "start", "departure"):
         schedule.insert(schedule.columns.get_loc(f"{c}_min"), c,
                         _clock_col(schedule[f"{c}_min"]))
-    failed = dict(outcome.errors)
     for r in failed:
         # A rep whose planning failed keeps its accounts listed, never lost.
         extra = pd.DataFrame({"account_id": acc.ids[positions[r]],
@@ -414,10 +490,7 @@ def plan_routes(
         dropped=pd.DataFrame(x_rows, columns=["rep_id", "account_id", "visit", "reason",
                                               "reason_text", "value"]),
         unassigned=unassigned, runtime_s=time.perf_counter() - t0, seed=seed,
-        parameters={"time_limit_s": time_limit_s, "max_iterations": max_iterations,
-                    "workers": workers, "min_gap_days": min_gap_days,
-                    "night_cost": night_cost, "frozen_days": frozen_days},
-        failed=failed, scenario=scenario)
+        parameters=parameters, failed=failed, scenario=scenario)
 
 
 def _appointments(appointments: pd.DataFrame | None, acc: Accounts, labels: np.ndarray,

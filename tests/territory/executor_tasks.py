@@ -25,3 +25,8 @@ def die_once(arg: tuple[int, str]) -> int:
         marker.write_text("x")
         os.kill(os.getpid(), signal.SIGKILL)
     return x + 100
+
+
+def pid(_: object) -> int:
+    """The worker's process id (which process ran the task)."""
+    return os.getpid()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from executor_tasks import die_once, fail_on_three, square
+from executor_tasks import die_once, fail_on_three, pid, square
 
 from territory.executor import LocalExecutor
 
@@ -44,6 +44,28 @@ def test_killed_worker_without_retries_is_reported_not_lost(tmp_path) -> None:
                                                         keys=list(range(4)))
     assert set(out.results) | set(out.errors) == {0, 1, 2, 3}
     assert "died" in out.errors[2]
+
+
+def test_kept_pool_reuses_its_workers_until_closed(tmp_path) -> None:
+    ex = LocalExecutor(workers=2, keep_pool=True)
+    try:
+        first = set(ex.map_tasks(pid, range(6), keys=list(range(6))).results.values())
+        second = set(ex.map_tasks(pid, range(6), keys=list(range(6))).results.values())
+        assert first == second and len(first) <= 2
+        # A worker killed in a kept pool: the tasks are retried on a fresh pool, which the
+        # next call keeps using.
+        out = ex.map_tasks(die_once, [(i, str(tmp_path)) for i in range(4)], keys=list(range(4)))
+        assert out.results == {i: i + 100 for i in range(4)}
+        third = set(ex.map_tasks(pid, range(6), keys=list(range(6))).results.values())
+        assert not third & first
+    finally:
+        ex.close()
+    assert ex._kept is None
+    # Without keep_pool every call has fresh workers.
+    plain = LocalExecutor(workers=2)
+    a = set(plain.map_tasks(pid, range(4), keys=list(range(4))).results.values())
+    b = set(plain.map_tasks(pid, range(4), keys=list(range(4))).results.values())
+    assert not a & b
 
 
 def test_unguarded_script_falls_back_to_inline_with_a_warning(tmp_path) -> None:

@@ -222,3 +222,27 @@ def test_rebalance_moves_a_cut_vertex_with_the_accounts_it_cuts_off(scenario) ->
     moved = np.flatnonzero(new != rep_of)
     assert sorted(moved.tolist()) == sorted(a_ids[7:])
     assert (new[a_ids[7:]] == reps[1]).all()
+
+
+def test_endgame_routes_its_moves_and_never_worsens_the_worst_rep(scenario) -> None:
+    # One rebalancing round, then a tolerance no round meets: the endgame takes over, moves
+    # one account (or cut-off chunk) at a time where the routes confirm it, and ends no worse
+    # than the best round before it.
+    opts = dict(FAST, max_rounds=1, workload_tolerance=0.01, polish=0.0, route_time_s=0.2,
+                time_limit_s=60.0)
+    p = plan(scenario, **opts)
+    stages = [r.stage for r in p.rounds]
+    assert "endgame" in stages
+    end = stages.index("endgame")
+    before = min(r.max_dev_simulated for r in p.rounds[:end])
+    assert p.rounds[end].max_dev_simulated <= before + 1e-9
+    assert p.rounds[end].reps_routed >= 1
+    # The plan's figures are the endgame's routes, and the territories stay whole.
+    s = p.simulated_h
+    assert float((s - s.mean()).abs().max() / s.mean()) == pytest.approx(
+        p.rounds[-1].max_dev_simulated, abs=1e-9)
+    assert p.territories.territories["contiguous"].all()
+    assert (p.territories.rep_of_account != "").all()
+    sched = p.routes.schedule
+    rep_of = dict(zip(p.territories.account_ids, p.territories.rep_of_account, strict=True))
+    assert (sched["account_id"].map(rep_of) == sched["rep_id"]).all()

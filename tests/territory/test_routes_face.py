@@ -84,3 +84,30 @@ def test_route_lines(routes) -> None:
 def test_unknown_rep_in_assignment(scenario) -> None:
     with pytest.raises(InvalidInputError, match="not in the scenario"):
         plan_routes(scenario, assignment={scenario.accounts.ids[0]: "R9999"})
+
+
+def test_route_variants_route_one_rep_over_alternative_territories(scenario,
+                                                                   assignment) -> None:
+    from territory.routes import route_variants
+
+    acc = scenario.accounts
+    r0 = str(scenario.reps.ids[0])
+    pos = np.flatnonzero(np.array([assignment[a] for a in acc.ids], dtype=object) == r0)
+    half = pos[: len(pos) // 2]
+    whole, part = route_variants(scenario, [(r0, pos), (r0, half)], time_limit_s=5, seed=0,
+                                 max_iterations=300, workers=2)
+    # The whole territory as plan_routes routes it (same seed, same iterations).
+    ref = plan_routes(scenario, assignment=assignment, reps=[r0], time_limit_s=5, seed=0,
+                      max_iterations=300)
+    assert whole.schedule.equals(ref.schedule)
+    # The other job holds only its accounts, every visit served or dropped.
+    for plan, ids in ((whole, acc.ids[pos]), (part, acc.ids[half])):
+        seen = set(plan.schedule["account_id"]) | set(plan.dropped["account_id"])
+        assert seen == set(ids)
+        row = plan.reps.iloc[0]
+        assert row["visits_served"] + row["visits_dropped"] == int(acc.visits[
+            np.isin(acc.ids, ids)].sum())
+    with pytest.raises(InvalidInputError, match="Unknown rep"):
+        route_variants(scenario, [("nobody", half)], time_limit_s=1)
+    with pytest.raises(InvalidInputError, match="outside"):
+        route_variants(scenario, [(r0, np.array([len(acc)]))], time_limit_s=1)
