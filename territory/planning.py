@@ -13,17 +13,16 @@ changed are routed again, and the routes judge the moves: reps linked by moves f
 groups, and a group's moves stay only if its reps' hours got more even, else they are undone and
 not proposed for the next ``TABU_ROUNDS`` rounds (short routings are noisy: a rejection is not
 final). The rounds stop when every rep is within ``workload_tolerance`` of the mean, after
-``patience`` rounds in a row in which the routes accepted no move, after ``max_rounds``, when
-the worst deviation has not fallen in two rounds, or when at most ``ENDGAME_REPS`` reps are
-left out. The round with the best worst deviation is kept and goes to the endgame: one move at
-a time for the worst rep, ``ENDGAME_MOVES`` candidate moves (and the rep's own routes with
-another seed) routed side by side, the one that brings the pair closest to the mean kept
-(``route_variants``). Batch rounds stall on the last few reps because the predicted cost of a
-move is worst exactly there: remote reps whose visits are dropped or who sleep away, where one
-account is several percent of a workload. Measured on the demo scenario (5,000 accounts, seeds
-0 and 2, one run each): rounds stuck at 40.0 % and 12.1 % worst, the endgame ended at 8.9 % and
-8.8 % in 27 s and 8 s. Reps still out of tolerance after it are routed again with more time
-(``polish``). The loop's routings share one process pool (``LocalExecutor(keep_pool=True)``):
+``patience`` rounds in a row in which the routes accepted no move, after ``max_rounds``, or
+when at most ``ENDGAME_REPS`` reps are left out. The round with the best worst deviation is
+kept and goes to the endgame: one move at a time for the worst rep, ``ENDGAME_MOVES`` candidate
+moves (and the rep's own routes with another seed) routed side by side, the one that brings
+the pair closest to the mean kept (``route_variants``). Batch rounds stall on the worst reps
+because the predicted cost of a move is worst exactly there: remote reps whose visits are
+dropped or who sleep away, where one account is several percent of a workload. So a round
+that does not bring the worst rep closer is followed by ``ENDGAME_NUDGE`` endgame steps, and
+the rounds go on for the others. Reps still out of tolerance after the endgame are routed
+again with more time (``polish``). The loop's routings share one process pool (``LocalExecutor(keep_pool=True)``):
 starting a pool cost about 2.5 s per round, as much as a late round's routing.
 
 Why moves judged on the routes and not a new partition on calibrated weights: the estimate is
@@ -558,6 +557,12 @@ CHUNK_ACCOUNTS = 12
 #: at which the loop hands over to it.
 ENDGAME_MOVES = 4
 ENDGAME_REPS = 4
+#: Endgame steps after a rebalancing round that did not bring the worst rep closer.
+ENDGAME_NUDGE = 2
+#: Reps an endgame step works on side by side (far enough apart not to share a neighbour),
+#: and the steps without a kept candidate after which a rep is left alone.
+ENDGAME_PARALLEL = 2
+ENDGAME_TRIES = 2
 
 
 def _max_dev(values: pd.Series | np.ndarray) -> float:
@@ -768,88 +773,120 @@ def plan(
             left = max_moved * float(basis[original != ""].sum()) - used
             return left / max(float(basis.mean()), 1e-12)
 
-        def endgame(state: State) -> State:
-            """One move at a time for the worst rep, each judged by routing: up to
-            ``ENDGAME_MOVES`` candidate moves (the best predicted per receiving or giving
-            neighbour first) and the rep's own routes again with another seed are routed in one
-            batch, and the one that most lowers the larger deviation of the pair is kept. Where
-            the routes' account costs mislead (remote reps whose visits are dropped, overnight
-            trips) the prediction only orders the candidates; the routes decide. A row in
-            ``rounds``."""
+        def endgame_step_s() -> float:
+            return (2 * ENDGAME_MOVES + 1) * route_time_s * 1.2 / n_workers + 0.3
+
+        def endgame(state: State, max_steps: int | None = None) -> State:
+            """Moves for the worst reps, each judged by routing. Per step, the worst rep (and
+            when more are out, the next worst whose neighbourhood does not touch it) gets up to
+            ``ENDGAME_MOVES`` candidate moves (the best predicted per neighbour first; half as
+            many each when two reps share a step) and its own routes again with another seed,
+            all routed in one batch; per rep the one that most lowers the larger deviation of
+            its pair is kept. Where the routes' account costs mislead (remote reps whose visits
+            are dropped, overnight trips) the prediction only orders the candidates; the routes
+            decide. A rep is left alone after ``ENDGAME_TRIES`` steps in a row without a kept
+            candidate (tried candidates are not proposed again), until some move elsewhere
+            changes its neighbours. A row in ``rounds``."""
             t_phase = time.perf_counter()
             tp, rp, sim = state
-            stuck: set[str] = set()
+            failures: dict[str, int] = {}
             tried: set[tuple[int, str]] = set()
             n_moved = n_routed = 0
-            step_s = (2 * ENDGAME_MOVES + 1) * route_time_s * 1.2 / n_workers + 0.3
-            for step in range(max(20, 2 * len(sim))):
+            step_s = endgame_step_s()
+            for step in range(max_steps if max_steps is not None else max(20, 2 * len(sim))):
                 mean = float(sim.mean())
                 dev = sim / mean - 1.0
                 out = [str(r) for r in dev.abs().sort_values(ascending=False).index
-                       if abs(dev[r]) > workload_tolerance and str(r) not in stuck]
+                       if abs(dev[r]) > workload_tolerance
+                       and failures.get(str(r), 0) < ENDGAME_TRIES]
                 if not out:
                     break
-                # Time kept for the final polish of the reps still out, not of every rep that
-                # drops a visit (as in the rounds): the endgame re-routes its rep itself.
-                if time_limit_s is not None and (
-                        time.perf_counter() - t0 + step_s
-                        + min(polish_cost(len(out)), time_limit_s / 6.0)) > time_limit_s:
+                # No time is kept for the polish: the endgame re-routes its reps itself, and
+                # measured, its steps did more than a polish of the same length.
+                if time_limit_s is not None and (time.perf_counter() - t0
+                                                 + step_s) > time_limit_s:
                     break
                 t_step = time.perf_counter()
-                w = out[0]
                 rep_of = tp.rep_of_account
                 costs = account_costs(rp, scenario, estimated)
                 mv = _Moves(scenario, rep_of, sim, costs, edges, labels, limits, tried)
-                budget = moves_left(rep_of)
-                chosen: list[tuple[list[int], int, int]] = []
-                per_rep: dict[int, int] = {}
-                for _, group, src, dst, _ in mv.candidates(mv.reps.index(w), improving=False,
-                                                           limit=8 * ENDGAME_MOVES):
-                    other = dst if mv.reps[src] == w else src
-                    if per_rep.get(other, 0) >= 2 or len(group) > budget:
-                        continue
-                    per_rep[other] = per_rep.get(other, 0) + 1
-                    chosen.append((group, src, dst))
-                    if len(chosen) >= ENDGAME_MOVES:
+                near = _rep_neighbours(rep_of, edges)
+                focus: list[str] = []
+                claimed: set[str] = set()
+                for r in out:
+                    around = {r} | near.get(r, set())
+                    if not around & claimed:
+                        focus.append(r)
+                        claimed |= around
+                    if len(focus) >= ENDGAME_PARALLEL:
                         break
-                jobs: list[tuple[str, np.ndarray]] = [(w, np.flatnonzero(rep_of == w))]
-                for group, src, dst in chosen:
-                    new_of = rep_of.copy()
-                    new_of[group] = mv.reps[dst]
-                    jobs += [(mv.reps[src], np.flatnonzero(new_of == mv.reps[src])),
-                             (mv.reps[dst], np.flatnonzero(new_of == mv.reps[dst]))]
+                n_cand = max(ENDGAME_MOVES // len(focus), 1)
+                budget = moves_left(rep_of)
+                jobs: list[tuple[str, np.ndarray]] = []
+                # Per rep in focus: its own job, then (group, src, dst, src job, dst job).
+                options: list[tuple[str, int, list[tuple[list[int], int, int, int, int]]]] = []
+                for w in focus:
+                    own_job = len(jobs)
+                    jobs.append((w, np.flatnonzero(rep_of == w)))
+                    chosen: list[tuple[list[int], int, int, int, int]] = []
+                    per_rep: dict[int, int] = {}
+                    for _, group, src, dst, _ in mv.candidates(
+                            mv.reps.index(w), improving=False, limit=8 * ENDGAME_MOVES):
+                        other = dst if mv.reps[src] == w else src
+                        if per_rep.get(other, 0) >= 2 or len(group) > budget:
+                            continue
+                        per_rep[other] = per_rep.get(other, 0) + 1
+                        new_of = rep_of.copy()
+                        new_of[group] = mv.reps[dst]
+                        chosen.append((group, src, dst, len(jobs), len(jobs) + 1))
+                        jobs += [(mv.reps[src], np.flatnonzero(new_of == mv.reps[src])),
+                                 (mv.reps[dst], np.flatnonzero(new_of == mv.reps[dst]))]
+                        if len(chosen) >= n_cand:
+                            break
+                    options.append((w, own_job, chosen))
                 plans = route_variants(scenario, jobs, time_limit_s=route_time_s,
-                                       seed=seed + 5_000_000 + 1000 * step,
+                                       seed=seed + 5_000_000 + 1000 * (100 * len(rounds) + step),
                                        max_iterations=max_iterations, workers=workers or 1,
                                        executor=executor)
                 n_routed += len(jobs)
                 step_s = time.perf_counter() - t_step
                 hours = [float(simulated_workload(pl, scenario, estimated).get(r, np.inf))
-                         if r not in pl.failed else np.inf for (r, _), pl in zip(jobs, plans,
-                                                                                 strict=True)]
-                # The rep's own routes again: kept when they alone bring it closer to the mean.
-                best_gain, pick = _closer(sim, {w: hours[0]}), -1
-                for c, (_, src, dst) in enumerate(chosen):
-                    g = _closer(sim, {mv.reps[src]: hours[1 + 2 * c],
-                                     mv.reps[dst]: hours[2 + 2 * c]})
-                    if g > best_gain:
-                        best_gain, pick = g, c
-                if best_gain < 1e-3:
-                    stuck.add(w)
-                    tried.update((a, mv.reps[dst]) for group, _, dst in chosen for a in group)
-                    continue
-                if pick < 0:
-                    rp = _merge_routes(rp, plans[0], [w])
-                else:
-                    group, src, dst = chosen[pick]
-                    new_of = rep_of.copy()
+                         if r not in pl.failed else np.inf
+                         for (r, _), pl in zip(jobs, plans, strict=True)]
+                new_of = rep_of.copy()
+                moved_any = False
+                for w, own_job, chosen in options:
+                    # The rep's own routes again: kept when they alone bring it closer.
+                    best_gain = _closer(sim, {w: hours[own_job]})
+                    pick: tuple[list[int], int, int, int, int] | None = None
+                    for cand in chosen:
+                        _, src, dst, js, jd = cand
+                        g = _closer(sim, {mv.reps[src]: hours[js], mv.reps[dst]: hours[jd]})
+                        if g > best_gain:
+                            best_gain, pick = g, cand
+                    if best_gain < 1e-3:
+                        failures[w] = failures.get(w, 0) + 1
+                        tried.update((a, mv.reps[dst]) for group, _, dst, _, _ in chosen
+                                     for a in group)
+                        continue
+                    failures.pop(w, None)
+                    if pick is None:
+                        rp = _merge_routes(rp, plans[own_job], [w])
+                        sim = sim.copy()
+                        sim[w] = hours[own_job]
+                        continue
+                    group, src, dst, js, jd = pick
                     new_of[group] = mv.reps[dst]
-                    rp = _merge_routes(_merge_routes(rp, plans[1 + 2 * pick], [mv.reps[src]]),
-                                       plans[2 + 2 * pick], [mv.reps[dst]])
-                    tp = _with_assignment(tp, scenario, new_of, costs, edges, nest, t_step)
+                    rp = _merge_routes(_merge_routes(rp, plans[js], [mv.reps[src]]),
+                                       plans[jd], [mv.reps[dst]])
+                    sim = sim.copy()
+                    sim[mv.reps[src]], sim[mv.reps[dst]] = hours[js], hours[jd]
                     n_moved += len(group)
+                    moved_any = True
+                if moved_any:
+                    tp = _with_assignment(tp, scenario, new_of, costs, edges, nest, t_step)
                     # A move changes its neighbours' options: every rep may be tried again.
-                    stuck.clear()
+                    failures.clear()
                 sim = simulated_workload(rp, scenario, estimated)
             if n_routed:
                 rounds.append(LoopRound(len(rounds), rounds[-1].max_dev_estimated,
@@ -862,17 +899,17 @@ def plan(
             if (_max_dev(best[2]) <= workload_tolerance or stale >= patience
                     or k >= max_rounds):
                 break
-            dev_now = (current[2] / current[2].mean() - 1.0).abs()
-            if k and int((dev_now > workload_tolerance).sum()) <= ENDGAME_REPS:
+            n_out = int(((current[2] / current[2].mean() - 1.0).abs()
+                         > workload_tolerance).sum())
+            if k and n_out <= ENDGAME_REPS:
                 # A few reps left out: the endgame's routed moves, one at a time.
                 break
-            if k >= 3 and min(r.max_dev_simulated for r in rounds[-2:]) \
-                    >= rounds[-3].max_dev_simulated - 1e-3:
-                # The worst rep has not come closer in two rounds.
-                break
-            if time_limit_s is not None and (time.perf_counter() - t0
-                                             + rounds[-1].runtime_s * (k > 0)
-                                             + polish_reserve(*best[1:])) > time_limit_s:
+            # Time is kept for the endgame's steps on the reps out (up to a fifth of the
+            # budget) and for the polish.
+            if time_limit_s is not None and (
+                    time.perf_counter() - t0 + rounds[-1].runtime_s * (k > 0)
+                    + min(n_out * endgame_step_s(), time_limit_s / 5.0)
+                    + polish_reserve(*best[1:])) > time_limit_s:
                 break
             k += 1
             t_round = time.perf_counter()
@@ -912,6 +949,10 @@ def plan(
             rounds.append(LoopRound(len(rounds), _max_dev(est_by(final, costs)), _max_dev(new_sim),
                                     int(final_moved.sum()), len(changed),
                                     time.perf_counter() - t_round))
+            if k >= 2 and _max_dev(current[2]) >= rounds[-2].max_dev_simulated - 1e-3:
+                # The round did not bring the worst rep closer: the batch's predicted moves
+                # fail it (see ``endgame``); a few routed moves for it, and the rounds go on.
+                current = endgame(current, ENDGAME_NUDGE)
             if _max_dev(current[2]) < _max_dev(best[2]) - 1e-4:
                 best = current
             # Progress is any group the routes accepted (the squared deviations fell), even when
@@ -970,6 +1011,17 @@ def _start_routing_warm_up(workers: int | None, executor: Any) -> Any:
     proc = context.Process(target=_warm_routing, daemon=True)
     proc.start()
     return proc
+
+
+def _rep_neighbours(rep_of: np.ndarray, edges: np.ndarray) -> dict[str, set[str]]:
+    """Rep id -> the reps whose accounts share an edge of the account graph with its own."""
+    a, b = rep_of[edges[:, 0]], rep_of[edges[:, 1]]
+    cut = a != b
+    out: dict[str, set[str]] = {}
+    for x, y in set(zip(a[cut].tolist(), b[cut].tolist(), strict=True)):
+        out.setdefault(str(x), set()).add(str(y))
+        out.setdefault(str(y), set()).add(str(x))
+    return out
 
 
 def _closer(sim: pd.Series, new_hours: Mapping[str, float]) -> float:
