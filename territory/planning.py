@@ -22,7 +22,9 @@ because the predicted cost of a move is worst exactly there: remote reps whose v
 dropped or who sleep away, where one account is several percent of a workload. So a round
 that does not bring the worst rep closer is followed by ``ENDGAME_NUDGE`` endgame steps, and
 the rounds go on for the others. Reps still out of tolerance after the endgame are routed
-again with more time (``polish``). The loop's routings share one process pool (``LocalExecutor(keep_pool=True)``):
+again with more time (``polish``) if time is left. Routed moves never serve fewer visits
+(``_judge_groups``): a routing that drops visits can look more even, since a dropped visit
+counts its estimated time, which can be less than serving it costs. The loop's routings share one process pool (``LocalExecutor(keep_pool=True)``):
 starting a pool cost about 2.5 s per round, as much as a late round's routing.
 
 Why moves judged on the routes and not a new partition on calibrated weights: the estimate is
@@ -654,6 +656,7 @@ def plan(
         raise InvalidInputError(f"max_rounds={max_rounds}, patience={patience}; expected "
                                 "max_rounds >= 0 and patience >= 1.")
     estimated = account_measures(scenario, ["workload"])[:, 0]
+    acc_visits = scenario.accounts.visits.astype(np.int64)
 
     def note(stage: str, done: int, total: int) -> None:
         if progress is not None:
@@ -850,9 +853,17 @@ def plan(
                                        executor=executor)
                 n_routed += len(jobs)
                 step_s = time.perf_counter() - t_step
-                hours = [float(simulated_workload(pl, scenario, estimated).get(r, np.inf))
-                         if r not in pl.failed else np.inf
-                         for (r, _), pl in zip(jobs, plans, strict=True)]
+                # A job whose routes serve fewer visits than its rep's current routes less
+                # the visits it gave away never wins (see ``_judge_groups``): its hours count
+                # as infinite.
+                served = _served(rp)
+                hours = []
+                for (r, pos), pl in zip(jobs, plans, strict=True):
+                    need = int(acc_visits[pos].sum())
+                    lost_before = int(acc_visits[rep_of == r].sum()) - served.get(r, 0)
+                    ok = r not in pl.failed and need - _served(pl).get(r, 0) <= lost_before
+                    hours.append(float(simulated_workload(pl, scenario, estimated).get(r, np.inf))
+                                 if ok else np.inf)
                 new_of = rep_of.copy()
                 moved_any = False
                 for w, own_job, chosen in options:
@@ -936,7 +947,8 @@ def plan(
             # when its reps' squared deviations (from the current mean) fall, else undone.
             rejected: set[tuple[int, str]] = set()
             accepted, final = _judge_groups(rep_of, proposed, cur_sim, trial_sim, rejected,
-                                            workload_tolerance)
+                                            workload_tolerance, _served(cur_rp),
+                                            _served(partial))
             tabu_until.update(dict.fromkeys(rejected, k + TABU_ROUNDS))
             final_moved = final != rep_of
             if accepted:
@@ -949,9 +961,10 @@ def plan(
             rounds.append(LoopRound(len(rounds), _max_dev(est_by(final, costs)), _max_dev(new_sim),
                                     int(final_moved.sum()), len(changed),
                                     time.perf_counter() - t_round))
-            if k >= 2 and _max_dev(current[2]) >= rounds[-2].max_dev_simulated - 1e-3:
+            if k >= 2 and _max_dev(current[2]) > rounds[-2].max_dev_simulated - 1e-3:
                 # The round did not bring the worst rep closer: the batch's predicted moves
-                # fail it (see ``endgame``); a few routed moves for it, and the rounds go on.
+                # fail it (see ``endgame``); a few routed moves for it, and the rounds go on
+                # for the others (handing over to the endgame for good did worse, measured).
                 current = endgame(current, ENDGAME_NUDGE)
             if _max_dev(current[2]) < _max_dev(best[2]) - 1e-4:
                 best = current
@@ -1013,6 +1026,14 @@ def _start_routing_warm_up(workers: int | None, executor: Any) -> Any:
     return proc
 
 
+def _served(routes: RoutePlan) -> dict[str, int]:
+    """Rep id -> visits served in its routes."""
+    if not len(routes.reps):
+        return {}
+    return {str(r): int(v) for r, v in zip(routes.reps["rep_id"],
+                                            routes.reps["visits_served"], strict=True)}
+
+
 def _rep_neighbours(rep_of: np.ndarray, edges: np.ndarray) -> dict[str, set[str]]:
     """Rep id -> the reps whose accounts share an edge of the account graph with its own."""
     a, b = rep_of[edges[:, 0]], rep_of[edges[:, 1]]
@@ -1039,11 +1060,14 @@ def _closer(sim: pd.Series, new_hours: Mapping[str, float]) -> float:
 
 
 def _judge_groups(rep_of: np.ndarray, proposed: np.ndarray, sim: pd.Series,
-                  trial: pd.Series, tabu: set[tuple[int, str]], tolerance: float = 0.0
+                  trial: pd.Series, tabu: set[tuple[int, str]], tolerance: float = 0.0,
+                  served: Mapping[str, int] | None = None,
+                  trial_served: Mapping[str, int] | None = None
                   ) -> tuple[list[str], np.ndarray]:
     """Keep the moves of each group of linked reps whose routed hours got more even, without
     a rep of the group ending further from the mean than the group's worst before (or than
-    ``tolerance``).
+    ``tolerance``), and (given ``served`` / ``trial_served``, visits served per rep) without
+    the group serving fewer visits.
 
     Returns the reps whose new routes are kept and the assignment with the other groups' moves
     undone; undone moves go into ``tabu``.
@@ -1072,8 +1096,13 @@ def _judge_groups(rep_of: np.ndarray, proposed: np.ndarray, sim: pd.Series,
         # More even, and no rep pushed past the group's worst (or the tolerance): a group
         # that evens out on the whole but makes a new outlier is what the endgame then has
         # to undo, one move at a time.
+        # Balance is not bought with dropped visits: their estimated time can be less than
+        # what serving them costs, so a routing that drops more can look more even.
+        fewer = (served is not None and trial_served is not None
+                 and sum(trial_served.get(r, 0) for r in reps)
+                 < sum(served.get(r, 0) for r in reps))
         if (sum(d * d for d in new_dev) < sum(d * d for d in old_dev) - 1e-12
-                and max(new_dev) <= max(max(old_dev), tolerance) + 1e-12):
+                and max(new_dev) <= max(max(old_dev), tolerance) + 1e-12 and not fewer):
             accepted.extend(reps)
             final[members] = proposed[members]
         else:

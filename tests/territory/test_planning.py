@@ -246,3 +246,30 @@ def test_endgame_routes_its_moves_and_never_worsens_the_worst_rep(scenario) -> N
     sched = p.routes.schedule
     rep_of = dict(zip(p.territories.account_ids, p.territories.rep_of_account, strict=True))
     assert (sched["account_id"].map(rep_of) == sched["rep_id"]).all()
+
+
+def test_judge_keeps_more_even_groups_but_not_new_outliers_or_fewer_visits() -> None:
+    from territory.planning import _judge_groups
+
+    rep_of = np.array(["a", "a", "b", "c", "c", "d", "e", "f"], dtype=object)
+    proposed = rep_of.copy()
+    proposed[1] = "b"   # group a-b
+    proposed[4] = "d"   # group c-d
+    proposed[6] = "f"   # group e-f
+    sim = pd.Series({"a": 130.0, "b": 90.0, "c": 125.0, "d": 80.0, "e": 120.0, "f": 95.0,
+                     "g": 100.0})
+    # Mean 105.7. a-b evens out; c-d is more even on the whole (squares 0.072 from 0.093) but
+    # d ends at +26.8 %, past the group's worst before (d at -24.3 %); e-f evens out by
+    # dropping visits.
+    trial = pd.Series({"a": 112.0, "b": 108.0, "c": 108.0, "d": 134.0, "e": 105.0, "f": 105.0})
+    served = {"a": 50, "b": 40, "c": 50, "d": 40, "e": 50, "f": 40}
+    trial_served = {"a": 45, "b": 45, "c": 45, "d": 45, "e": 40, "f": 45}
+    tabu: set[tuple[int, str]] = set()
+    accepted, final = _judge_groups(rep_of, proposed, sim, trial, tabu, 0.1, served,
+                                    trial_served)
+    assert accepted == ["a", "b"]
+    assert final[1] == "b" and final[4] == "c" and final[6] == "e"
+    assert tabu == {(4, "d"), (6, "f")}
+    # Without the visit counts the e-f group is kept.
+    accepted, _ = _judge_groups(rep_of, proposed, sim, trial, set(), 0.1)
+    assert accepted == ["a", "b", "e", "f"]
