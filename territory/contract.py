@@ -88,7 +88,8 @@ __all__ = [
 ]
 
 #: Version written into every result and error, and the newest request version understood.
-SCHEMA_VERSION = "1.0"
+#: 1.1: a plan result's rounds may have the stage "endgame" (additive).
+SCHEMA_VERSION = "1.1"
 #: Major versions of requests this library accepts.
 SUPPORTED_MAJOR_VERSIONS: tuple[int, ...] = (1,)
 #: The schema files, ``territory/schemas/<name>.v1.json``.

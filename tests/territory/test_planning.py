@@ -246,6 +246,12 @@ def test_endgame_routes_its_moves_and_never_worsens_the_worst_rep(scenario) -> N
     sched = p.routes.schedule
     rep_of = dict(zip(p.territories.account_ids, p.territories.rep_of_account, strict=True))
     assert (sched["account_id"].map(rep_of) == sched["rep_id"]).all()
+    # The JSON contract knows the stage.
+    from contract_helpers import validate
+
+    from territory.contract import plan_result_to_json
+
+    validate(plan_result_to_json(p), "plan_result")
 
 
 def test_judge_keeps_more_even_groups_but_not_new_outliers_or_fewer_visits() -> None:
