@@ -370,17 +370,12 @@ def plan_routes(
         if appt is not None:
             local = {p: i for i, p in enumerate(pos)}
             appt = np.array([[local[a], d, s] for a, d, s in appt], dtype=np.int64)
-        try:
-            problem, day_index = build_rep_problem(
-                scenario, rep_pos[r], pos, provider=provider, min_gap_days=min_gap_days,
-                night_cost=night_cost, appointments=appt, previous=prev_plan,
-                frozen_days=frozen_days if prev_plan is not None else 0)
-        except SolverInputError as exc:
-            raise InvalidInputError(f"Rep {r!r}: {exc}") from exc
-        day_indices[r] = day_index
-        tasks.append(RepTask(rep_id=r, account_ids=acc.ids[pos], problem=problem,
-                             day_index=day_index, time_limit_s=time_limit_s,
-                             seed=seed + k, max_iterations=max_iterations))
+        task = _rep_task(scenario, r, rep_pos[r], pos, time_limit_s, seed + k, max_iterations,
+                         provider=provider, min_gap_days=min_gap_days, night_cost=night_cost,
+                         appointments=appt, previous=prev_plan,
+                         frozen_days=frozen_days if prev_plan is not None else 0)
+        day_indices[r] = task.day_index
+        tasks.append(task)
     runner = executor if executor is not None else LocalExecutor(workers=workers)
     outcome = runner.map_tasks(solve_rep_task, tasks, keys=[t.rep_id for t in tasks],
                                progress=progress)
@@ -428,14 +423,8 @@ def route_variants(
         if len(pos) and (pos.min() < 0 or pos.max() >= len(acc)):
             raise InvalidInputError(f"Job {k} ({r!r}) names account positions outside "
                                     f"0..{len(acc) - 1}.")
-        try:
-            problem, day_index = build_rep_problem(scenario, rep_pos[str(r)], pos,
-                                                   night_cost=night_cost)
-        except SolverInputError as exc:
-            raise InvalidInputError(f"Rep {r!r}: {exc}") from exc
-        tasks.append(RepTask(rep_id=str(r), account_ids=acc.ids[pos], problem=problem,
-                             day_index=day_index, time_limit_s=time_limit_s,
-                             seed=seed + k, max_iterations=max_iterations))
+        tasks.append(_rep_task(scenario, str(r), rep_pos[str(r)], pos, time_limit_s, seed + k,
+                               max_iterations, night_cost=night_cost))
         keys.append(k)
     runner = executor if executor is not None else LocalExecutor(workers=workers)
     outcome = runner.map_tasks(solve_rep_task, tasks, keys=keys)
@@ -452,6 +441,20 @@ def route_variants(
                                          "max_iterations": max_iterations,
                                          "night_cost": night_cost}))
     return out
+
+
+def _rep_task(scenario: Scenario, rep_id: str, rep_position: int, positions: np.ndarray,
+              time_limit_s: float, seed: int, max_iterations: int | None,
+              **problem_options: Any) -> RepTask:
+    """The task that plans rep ``rep_id`` over the accounts at ``positions``."""
+    try:
+        problem, day_index = build_rep_problem(scenario, rep_position, positions,
+                                               **problem_options)
+    except SolverInputError as exc:
+        raise InvalidInputError(f"Rep {rep_id!r}: {exc}") from exc
+    return RepTask(rep_id=rep_id, account_ids=scenario.accounts.ids[positions], problem=problem,
+                   day_index=day_index, time_limit_s=time_limit_s, seed=seed,
+                   max_iterations=max_iterations)
 
 
 def _assemble(scenario: Scenario, wanted: Sequence[str], plans: dict[str, CallCyclePlan],

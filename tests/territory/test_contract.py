@@ -104,7 +104,8 @@ def test_request_schemas_share_records_and_know_every_alias() -> None:
 def test_plan_round_trip(request_body, plan_json) -> None:
     result = plan_json
     validate(result, "plan_result")
-    assert result["kind"] == "plan_result" and result["schema_version"] == "1.0"
+    assert result["kind"] == "plan_result" and result["schema_version"] == "1.1"
+    assert contract.SCHEMA_VERSION == "1.1"
     assert result["name"] == "shanghai"
     ids = [a["id"] for a in request_body["accounts"]]
     listed = Counter([a["account_id"] for a in result["assignment"]]
@@ -270,7 +271,7 @@ def test_schema_version(body, version, ok) -> None:
         return
     exc = raised(body, "partition")
     assert paths(exc) == ["schema_version"]
-    assert "1.x" in str(exc) and "1.0" in str(exc)
+    assert "1.x" in str(exc) and f'"{contract.SCHEMA_VERSION}"' in str(exc)
 
 
 def test_missing_schema_version_names_supported_versions(body) -> None:
