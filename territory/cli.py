@@ -45,7 +45,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 DEMO_PARTITION_TIME_S = 15.0
 DEMO_ROUTE_TIME_S = 0.5
 DEMO_MAX_ROUNDS = 12
-DEMO_LOOP_BUDGET_S = 160.0
+DEMO_LOOP_BUDGET_S = 155.0
 
 _REQUEST_HELP = ("Read a JSON request from this file (- for stdin) instead of the tables and "
                  "print only the JSON result on stdout; its code is the exit code.")
