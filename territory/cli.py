@@ -42,7 +42,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 #: = 42 s (about 80 s on a fresh install, which compiles the kernels first); later rounds route
 #: only the reps whose accounts moved, 25 s falling to a few. The loop's wall-clock budget
 #: stops starting rounds in time for the outputs (about 15 s).
-DEMO_PARTITION_TIME_S = 15.0
+DEMO_PARTITION_TIME_S = 6.0
 DEMO_ROUTE_TIME_S = 0.5
 DEMO_MAX_ROUNDS = 12
 DEMO_LOOP_BUDGET_S = 155.0

@@ -746,15 +746,6 @@ def plan(
             out = {str(r) for r in dev.index[dev > 0.8 * workload_tolerance]} | dropped
             return sorted(out, key=lambda r: (r not in dropped, -float(dev.get(r, 0.0)), r))
 
-        def polish_cost(n: int) -> float:
-            return 1.0 + 1.2 * n * polish * route_time_s / n_workers if polish and n else 0.0
-
-        def polish_reserve(rp: RoutePlan, sim: pd.Series) -> float:
-            # Rebalancing comes first: polishing a plan far from balance would re-route half
-            # the reps; at most a sixth of the budget is kept for it.
-            if time_limit_s is None:
-                return 0.0
-            return min(polish_cost(len(polish_targets(rp, sim))), time_limit_s / 6.0)
         from territory.geo import account_graph, project_km
 
         labels = nest_labels(scenario, nest)
@@ -949,11 +940,11 @@ def plan(
                 # A few reps left out: the endgame's routed moves, one at a time.
                 break
             # Time is kept for the endgame's steps on the reps out (up to a fifth of the
-            # budget) and for the polish.
+            # budget), not for the polish: the endgame re-routes the reps it works on and
+            # spends the budget; the polish runs only on what time is left.
             if time_limit_s is not None and (
                     time.perf_counter() - t0 + rounds[-1].runtime_s * (k > 0)
-                    + min(n_out * endgame_step_s(), time_limit_s / 5.0)
-                    + polish_reserve(*best[1:])) > time_limit_s:
+                    + min(n_out * endgame_step_s(), time_limit_s / 5.0)) > time_limit_s:
                 break
             k += 1
             t_round = time.perf_counter()
