@@ -325,12 +325,13 @@ class _Moves:
         return (((sim[src] - out_min) / mean - 1.0) ** 2 + ((sim[dst] + in_min) / mean - 1.0) ** 2
                 - (sim[src] / mean - 1.0) ** 2 - (sim[dst] / mean - 1.0) ** 2)
 
-    def candidates(self, k: int, *, improving: bool = True, limit: int | None = None
-                   ) -> list[tuple[float, list[int], int, int, float]]:
+    def candidates(self, k: int, *, improving: bool = True, limit: int | None = None,
+                   other: int | None = None) -> list[tuple[float, list[int], int, int, float]]:
         """Moves that relieve rep k (overloaded: out of k; underloaded: into k), best first:
         ``(predicted change of the squared deviations, accounts, src, dst, dst's gain in
         minutes of the first account)``; ``improving`` keeps only predicted improvements,
-        ``limit`` stops after that many (each costs a walk of the source territory)."""
+        ``limit`` stops after that many (each costs a walk of the source territory), ``other``
+        keeps only the moves with that rep on the other end."""
         t_of, nbrs = self.t_of, self.nbrs
         over = self.sim[k] >= self.sim.mean()
         if over:
@@ -342,6 +343,8 @@ class _Moves:
         priced = []
         for a, dst in pairs:
             src = int(t_of[a])
+            if other is not None and other not in (src, dst):
+                continue
             if self.locked[a] or not any(self.labels[b] == self.labels[a] for b in nbrs[a]
                                          if t_of[b] == dst):
                 continue
@@ -374,6 +377,31 @@ class _Moves:
                 out.append((change, group, src, dst, gain))
                 if limit is not None and len(out) >= limit:
                     break
+        return out
+
+    def bundle(self, group: list[int], src: int, dst: int, gain: float) -> list[int]:
+        """``group`` (a move from ``src`` to ``dst``) with the further moves between the two
+        that the prediction says keep evening the pair out, up to ``BUNDLE_ACCOUNTS`` accounts:
+        a rep 20 % out needs several accounts moved, one routed step each without bundles.
+        The state is left as it was."""
+        saved = (self.t_of.copy(), self.sim.copy(), self.cost_min.copy(),
+                 {m: v.copy() for m, v in self.lim_sums.items()})
+        out = list(group)
+        try:
+            self.apply(group, src, dst, gain)
+            while len(out) < BUNDLE_ACCOUNTS:
+                # Relief for whichever of the two is further from the mean, toward the other.
+                mean = self.sim.mean()
+                k = src if abs(self.sim[src] - mean) >= abs(self.sim[dst] - mean) else dst
+                more = [c for c in self.candidates(k, limit=1, other=dst if k == src else src)
+                        if c[2] == src and c[3] == dst]
+                if not more or len(out) + len(more[0][1]) > BUNDLE_ACCOUNTS:
+                    break
+                _, g, _, _, g_min = more[0]
+                self.apply(g, src, dst, g_min)
+                out += g
+        finally:
+            self.t_of, self.sim, self.cost_min, self.lim_sums = saved
         return out
 
     def apply(self, group: list[int], src: int, dst: int, gain: float) -> None:
@@ -597,6 +625,8 @@ class NationalPlan:
 TABU_ROUNDS = 2
 # A rebalancing move of a cut vertex takes at most this many cut-off accounts along.
 CHUNK_ACCOUNTS = 12
+#: Accounts one endgame candidate may move between a pair of reps (``_Moves.bundle``).
+BUNDLE_ACCOUNTS = 12
 #: Candidate moves the endgame routes per step, and the number of reps out of tolerance
 #: at which the loop hands over to it.
 ENDGAME_MOVES = 4
@@ -814,14 +844,15 @@ def plan(
         def endgame(state: State, max_steps: int | None = None) -> State:
             """Moves for the worst reps, each judged by routing. Per step, the worst rep (and
             when more are out, the next worst whose neighbourhood does not touch it) gets up to
-            ``ENDGAME_MOVES`` candidate moves (the best predicted per neighbour first; half as
-            many each when two reps share a step) and its own routes again with another seed,
-            all routed in one batch; per rep the one that most lowers the larger deviation of
-            its pair is kept. Where the routes' account costs mislead (remote reps whose visits
-            are dropped, overnight trips) the prediction only orders the candidates; the routes
-            decide. A rep is left alone after ``ENDGAME_TRIES`` steps in a row without a kept
-            candidate (tried candidates are not proposed again), until some move elsewhere
-            changes its neighbours. A row in ``rounds``."""
+            ``ENDGAME_MOVES`` candidate moves (the best predicted per neighbour first, as a
+            bundle of the accounts the prediction says even the pair out and as the single
+            move; half as many each when two reps share a step) and its own routes again with
+            another seed, all routed in one batch; per rep the one that most lowers the larger
+            deviation of its pair is kept. Where the routes' account costs mislead (remote reps
+            whose visits are dropped, overnight trips) the prediction only orders and sizes the
+            candidates; the routes decide. A rep is left alone after ``ENDGAME_TRIES`` steps in
+            a row without a kept candidate (tried single moves are not proposed again), until
+            some move elsewhere changes its neighbours. A row in ``rounds``."""
             t_phase = time.perf_counter()
             tp, rp, sim = state
             failures: dict[str, int] = {}
@@ -858,27 +889,40 @@ def plan(
                 n_cand = max(ENDGAME_MOVES // len(focus), 1)
                 budget = moves_left(rep_of)
                 jobs: list[tuple[str, np.ndarray]] = []
-                # Per rep in focus: its own job, then (group, src, dst, src job, dst job).
-                options: list[tuple[str, int, list[tuple[list[int], int, int, int, int]]]] = []
+                # Per rep in focus: its own job, (group, src, dst, src job, dst job) per
+                # candidate, and the single moves among them (a failed bundle does not bar its
+                # accounts from moving alone).
+                options: list[tuple[str, int, list[tuple[list[int], int, int, int, int]],
+                                    list[list[int]]]] = []
                 for w in focus:
                     own_job = len(jobs)
                     jobs.append((w, np.flatnonzero(rep_of == w)))
                     chosen: list[tuple[list[int], int, int, int, int]] = []
+                    singles: list[list[int]] = []
                     per_rep: dict[int, int] = {}
-                    for _, group, src, dst, _ in mv.candidates(
+                    for _, single, src, dst, gain in mv.candidates(
                             mv.reps.index(w), improving=False, limit=8 * ENDGAME_MOVES):
                         other = dst if mv.reps[src] == w else src
-                        if per_rep.get(other, 0) >= 2 or len(group) > budget:
+                        if per_rep.get(other, 0) >= 2 or len(single) > budget:
                             continue
-                        per_rep[other] = per_rep.get(other, 0) + 1
-                        new_of = rep_of.copy()
-                        new_of[group] = mv.reps[dst]
-                        chosen.append((group, src, dst, len(jobs), len(jobs) + 1))
-                        jobs += [(mv.reps[src], np.flatnonzero(new_of == mv.reps[src])),
-                                 (mv.reps[dst], np.flatnonzero(new_of == mv.reps[dst]))]
+                        # The move alone and, when the prediction says the pair has further
+                        # to go, the bundle grown from it: the routes pick the step's size.
+                        bundle = mv.bundle(single, src, dst, gain)
+                        for group in ([bundle, single] if len(bundle) > len(single)
+                                      and len(bundle) <= budget else [single]):
+                            if per_rep.get(other, 0) >= 2 or len(chosen) >= n_cand:
+                                break
+                            per_rep[other] = per_rep.get(other, 0) + 1
+                            new_of = rep_of.copy()
+                            new_of[group] = mv.reps[dst]
+                            chosen.append((group, src, dst, len(jobs), len(jobs) + 1))
+                            jobs += [(mv.reps[src], np.flatnonzero(new_of == mv.reps[src])),
+                                     (mv.reps[dst], np.flatnonzero(new_of == mv.reps[dst]))]
+                            if group is single:
+                                singles.append(group)
                         if len(chosen) >= n_cand:
                             break
-                    options.append((w, own_job, chosen))
+                    options.append((w, own_job, chosen, singles))
                 plans = route_variants(scenario, jobs, time_limit_s=route_time_s,
                                        seed=seed + 5_000_000 + 1000 * (100 * len(rounds) + step),
                                        max_iterations=max_iterations, workers=workers or 1,
@@ -890,7 +934,7 @@ def plan(
                          for (r, _), pl in zip(jobs, plans, strict=True)]
                 new_of = rep_of.copy()
                 moved_any = False
-                for w, own_job, chosen in options:
+                for w, own_job, chosen, singles in options:
                     # The rep's own routes again: kept when they alone bring it closer.
                     best_gain = _closer(sim, {w: hours[own_job]})
                     pick: tuple[list[int], int, int, int, int] | None = None
@@ -902,7 +946,7 @@ def plan(
                     if best_gain < 1e-3:
                         failures[w] = failures.get(w, 0) + 1
                         tried.update((a, mv.reps[dst]) for group, _, dst, _, _ in chosen
-                                     for a in group)
+                                     if any(group is g for g in singles) for a in group)
                         continue
                     failures.pop(w, None)
                     if pick is None:

@@ -297,3 +297,47 @@ def test_a_dropped_visit_costs_at_least_a_served_one(scenario) -> None:
     sim = simulated_workload(routes, scenario, est)
     assert sim["r1"] == pytest.approx(50.0 + minutes[:2].sum() / 60.0)
     assert sim["r2"] == pytest.approx(minutes[2] / 60.0)
+
+
+def test_bundle_grows_a_move_while_the_pair_evens_out_and_keeps_the_state(scenario) -> None:
+    # Rep R0001 holds two thirds of the accounts (x-strips): one account is a small step for
+    # it, so the endgame's bundle takes several toward the neighbour, every one from R0001,
+    # the territory left whole and the move model's state as it was.
+    import networkx as nx
+
+    from territory.planning import BUNDLE_ACCOUNTS, _Moves
+
+    n = len(scenario.accounts)
+    xy = project_km(scenario.accounts.lonlat)
+    edges, _ = account_graph(xy)
+    order = np.argsort(xy[:, 0])
+    reps = [str(r) for r in scenario.reps.ids]
+    rep_of = np.empty(n, dtype=object)
+    cut = [0, int(0.66 * n)] + [int(0.66 * n + (j + 1) * 0.34 * n / (len(reps) - 1))
+                                for j in range(len(reps) - 1)]
+    for j, r in enumerate(reps):
+        rep_of[order[cut[j]:cut[j + 1]]] = r
+    cost = np.full(n, 120.0)
+    sim = pd.Series(cost / 60.0).groupby(rep_of).sum()
+    mv = _Moves(scenario, rep_of, sim, cost, edges, None, None, None)
+    before = (mv.t_of.copy(), mv.sim.copy(), mv.cost_min.copy())
+    _, single, src, dst, gain = mv.candidates(0, limit=1)[0]
+    group = mv.bundle(single, src, dst, gain)
+    assert group[:len(single)] == single
+    assert len(single) < len(group) <= BUNDLE_ACCOUNTS
+    assert len(set(group)) == len(group) and (rep_of[group] == reps[src]).all()
+    np.testing.assert_array_equal(mv.t_of, before[0])
+    np.testing.assert_array_equal(mv.sim, before[1])
+    np.testing.assert_array_equal(mv.cost_min, before[2])
+    u, v = edges[:, 0], edges[:, 1]
+
+    def whole(members: np.ndarray) -> bool:
+        g = nx.Graph()
+        g.add_nodes_from(members.tolist())
+        keep = np.isin(u, members) & np.isin(v, members)
+        g.add_edges_from(zip(u[keep].tolist(), v[keep].tolist(), strict=True))
+        return nx.is_connected(g)
+
+    own = np.flatnonzero(rep_of == reps[src])
+    assert whole(own)
+    assert whole(own[~np.isin(own, group)])
