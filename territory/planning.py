@@ -16,8 +16,9 @@ final). The rounds stop when every rep is within ``workload_tolerance`` of the m
 ``patience`` rounds in a row in which the routes accepted no move, after ``max_rounds``, or
 when at most ``ENDGAME_REPS`` reps are left out. The round with the best worst deviation is
 kept and goes to the endgame: one move at a time for the worst rep, ``ENDGAME_MOVES`` candidate
-moves (and the rep's own routes with another seed) routed side by side, the one that brings
-the pair closest to the mean kept (``route_variants``). Batch rounds stall on the worst reps
+moves (single accounts, and bundles of the accounts the prediction says even a pair out) and the
+rep's own routes with another seed, routed side by side, the one that brings the pair closest
+to the mean kept (``route_variants``). Batch rounds stall on the worst reps
 because the predicted cost of a move is worst exactly there: remote reps whose visits are
 dropped or who sleep away, where one account is several percent of a workload. So a round
 that does not bring the worst rep closer is followed by ``ENDGAME_NUDGE`` endgame steps, and
@@ -637,6 +638,8 @@ ENDGAME_NUDGE = 2
 #: and the steps without a kept candidate after which a rep is left alone.
 ENDGAME_PARALLEL = 2
 ENDGAME_TRIES = 2
+#: Times the final endgame gives every rep out new tries once all have used theirs.
+ENDGAME_FRESH = 2
 
 
 def _max_dev(values: pd.Series | np.ndarray) -> float:
@@ -852,10 +855,13 @@ def plan(
             whose visits are dropped, overnight trips) the prediction only orders and sizes the
             candidates; the routes decide. A rep is left alone after ``ENDGAME_TRIES`` steps in
             a row without a kept candidate (tried single moves are not proposed again), until
-            some move elsewhere changes its neighbours. A row in ``rounds``."""
+            some move elsewhere changes its neighbours, or, in the final endgame, until all
+            reps out have used their tries (then all get new ones, ``ENDGAME_FRESH`` times). A
+            row in ``rounds``."""
             t_phase = time.perf_counter()
             tp, rp, sim = state
             failures: dict[str, int] = {}
+            fresh = 0
             tried: set[tuple[int, str]] = set()
             n_moved = n_routed = 0
             step_s = endgame_step_s()
@@ -865,6 +871,14 @@ def plan(
                 out = [str(r) for r in dev.abs().sort_values(ascending=False).index
                        if abs(dev[r]) > workload_tolerance
                        and failures.get(str(r), 0) < ENDGAME_TRIES]
+                if not out and max_steps is None and fresh < ENDGAME_FRESH and bool(
+                        (dev.abs() > workload_tolerance).any()):
+                    # Every rep out has used its tries and time is left: new tries for all
+                    # (the candidates tried stay out, so the next best are routed, and the
+                    # own routes take another seed); the polish did less with such time.
+                    fresh += 1
+                    failures.clear()
+                    continue
                 if not out:
                     break
                 # No time is kept for the polish: the endgame re-routes its reps itself, and
