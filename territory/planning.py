@@ -481,9 +481,10 @@ def rebalance_moves(
 
 def _with_assignment(tp: TerritoryPlan, scenario: Scenario, rep_of: np.ndarray,
                      workload: np.ndarray, edges: np.ndarray, nest: str | None,
-                     t0: float) -> TerritoryPlan:
+                     t0: float, workload_tolerance: float | None = None) -> TerritoryPlan:
     """``tp`` with accounts reassigned to the reps in ``rep_of``: tables, balance (workload
-    measured by ``workload``, targets rescaled to its total) and violations recomputed."""
+    measured by ``workload``, targets rescaled to its total) and violations recomputed;
+    ``workload_tolerance`` replaces the workload's tolerance (the simulated workload's)."""
     from territory import metrics
     from territory.geo import project_km
 
@@ -514,9 +515,13 @@ def _with_assignment(tp: TerritoryPlan, scenario: Scenario, rep_of: np.ndarray,
     table.insert(1, "rep_id", list(tp.rep_ids))
     if "part" in tab:
         table.insert(2, "part", tab["part"].to_numpy())
-    violations = table_violations(table, names, tp.tolerance, tp.contiguous_required)
+    tolerance = np.array([workload_tolerance if m == "workload" and workload_tolerance
+                          is not None else t for m, t in zip(names, tp.tolerance.tolist(),
+                                                             strict=True)], dtype=float)
+    violations = table_violations(table, names, tolerance, tp.contiguous_required)
     unassigned = tp.unassigned
     return replace(tp, territory=territory, territories=table, violations=tuple(violations),
+                   tolerance=tolerance,
                    feasible=not violations and len(unassigned) == 0,
                    runtime_s=time.perf_counter() - t0,
                    notes=tuple(dict.fromkeys((*tp.notes, "rebalanced on simulated workload"))))
@@ -1062,11 +1067,14 @@ def plan(
         if polish and _max_dev(best[2]) > workload_tolerance:
             best = polish_step(best)
         tp, rp, sim = best
-        if tp is not rounds_first_tp or any(r.stage in ("polish", "endgame")
-                                              for r in rounds):
-            # Report the territories' workload as the routes have it, not as predicted.
+        if max_rounds > 0 or tp is not rounds_first_tp or any(
+                r.stage in ("polish", "endgame") for r in rounds):
+            # Report the territories' workload as the routes have it, not as predicted, and
+            # judge it on the simulated workload's tolerance: the partition's (on the
+            # estimate) would call a plan that met its target infeasible.
             tp = _with_assignment(tp, scenario, tp.rep_of_account,
-                                  account_costs(rp, scenario, estimated), edges, nest, t0)
+                                  account_costs(rp, scenario, estimated), edges, nest, t0,
+                                  workload_tolerance)
         return NationalPlan(
             scenario=scenario, territories=tp, routes=rp, rounds=tuple(rounds),
             estimated_h=est_by(tp.rep_of_account, estimated), simulated_h=sim,

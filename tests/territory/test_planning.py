@@ -341,3 +341,19 @@ def test_bundle_grows_a_move_while_the_pair_evens_out_and_keeps_the_state(scenar
     own = np.flatnonzero(rep_of == reps[src])
     assert whole(own)
     assert whole(own[~np.isin(own, group)])
+
+
+def test_territories_are_judged_on_the_simulated_workloads_tolerance(national) -> None:
+    # After the loop the territories' workload is the routes' (simulated) one, so its
+    # tolerance is the loop's target, not the partition's on the estimate: a plan that met
+    # its target is not reported infeasible (nor does `territory plan` exit 3 for it).
+    tp = national.territories
+    j = list(tp.measure_names).index("workload")
+    assert tp.tolerance[j] == national.workload_tolerance
+    table = tp.territories
+    sim = national.simulated_h.reindex(table["rep_id"]).to_numpy()
+    np.testing.assert_allclose(table["workload"].to_numpy() / 60.0, sim, rtol=1e-6)
+    out = bool((table["workload_dev"].abs() > national.workload_tolerance + 1e-9).any())
+    assert out == any(v.startswith("workload") for v in tp.violations)
+    if national.within_tolerance and table["contiguous"].all():
+        assert tp.feasible
