@@ -645,6 +645,8 @@ ENDGAME_NUDGE_BELOW = 0.02
 #: and the steps without a kept candidate after which a rep is left alone.
 ENDGAME_PARALLEL = 2
 ENDGAME_TRIES = 2
+#: Endgame steps for which a single move its routes rejected is not proposed again.
+ENDGAME_TRIED_STEPS = 12
 #: Times the final endgame gives every rep out new tries once all have used theirs.
 ENDGAME_FRESH = 2
 
@@ -851,6 +853,11 @@ def plan(
         def endgame_step_s() -> float:
             return (2 * ENDGAME_MOVES + 1) * route_time_s * 1.2 / n_workers + 0.3
 
+        # Single moves the endgame's routes rejected, with the endgame step (counted over all
+        # its calls) at which they were; they are not proposed for ``ENDGAME_TRIED_STEPS``.
+        tried_at: dict[tuple[int, str], int] = {}
+        endgame_steps = [0]
+
         def endgame(state: State, max_steps: int | None = None) -> State:
             """Moves for the worst reps, each judged by routing. Per step, the worst rep (and
             when more are out, the next worst whose neighbourhood does not touch it) gets up to
@@ -861,7 +868,8 @@ def plan(
             deviation of its pair is kept. Where the routes' account costs mislead (remote reps
             whose visits are dropped, overnight trips) the prediction only orders and sizes the
             candidates; the routes decide. A rep is left alone after ``ENDGAME_TRIES`` steps in
-            a row without a kept candidate (tried single moves are not proposed again), until
+            a row without a kept candidate (its single moves tried are not proposed again for
+            ``ENDGAME_TRIED_STEPS`` steps, over this and later calls), until
             some move elsewhere changes its neighbours, or, in the final endgame, until all
             reps out have used their tries (then all get new ones, ``ENDGAME_FRESH`` times). A
             row in ``rounds``."""
@@ -869,7 +877,6 @@ def plan(
             tp, rp, sim = state
             failures: dict[str, int] = {}
             fresh = 0
-            tried: set[tuple[int, str]] = set()
             n_moved = n_routed = 0
             step_s = endgame_step_s()
             for step in range(max_steps if max_steps is not None else max(20, 2 * len(sim))):
@@ -896,6 +903,11 @@ def plan(
                 t_step = time.perf_counter()
                 rep_of = tp.rep_of_account
                 costs = account_costs(rp, scenario, estimated)
+                # Single moves tried lately stay out, also across nudges: each nudge used to
+                # route the same best-predicted candidates of the same stuck rep again.
+                tried = {m for m, at in tried_at.items()
+                         if at > endgame_steps[0] - ENDGAME_TRIED_STEPS}
+                endgame_steps[0] += 1
                 mv = _Moves(scenario, rep_of, sim, costs, edges, labels, limits, tried)
                 near = _rep_neighbours(rep_of, edges)
                 focus: list[str] = []
@@ -966,8 +978,10 @@ def plan(
                             best_gain, pick = g, cand
                     if best_gain < 1e-3:
                         failures[w] = failures.get(w, 0) + 1
-                        tried.update((a, mv.reps[dst]) for group, _, dst, _, _ in chosen
-                                     if any(group is g for g in singles) for a in group)
+                        tried_at.update(dict.fromkeys(
+                            ((a, mv.reps[dst]) for group, _, dst, _, _ in chosen
+                             if any(group is g for g in singles) for a in group),
+                            endgame_steps[0]))
                         continue
                     failures.pop(w, None)
                     if pick is None:
