@@ -4,11 +4,12 @@
 travel expected from local density)), then plans every rep's call cycle and measures each
 territory's *simulated* workload from its routes (visit + drive + break hours, plus the time the
 dropped visits would have needed, never less than a served visit costs the rep on average).
-Where the simulated workload is out of tolerance, each account gets its share of its rep's simulated workload (``account_costs``: its visits, its
-detour in the day's route, its share of breaks), and boundary accounts move between adjacent
-territories (``rebalance_moves``) where the routes say the move evens the two reps out: the
-account's share leaves one rep, and the other rep gains its visits plus the drive from its
-nearest account or home, at the ratio the current routes show. Only the reps whose accounts
+Where the simulated workload is out of tolerance, each account gets its share of its rep's
+simulated workload (``account_costs``: its visits, its detour in the day's route, its share of
+breaks), and boundary accounts move between adjacent territories (``rebalance_moves``) where
+the routes say the move evens the two reps out: the account's share leaves one rep, and the
+other rep gains its visits plus the drive from its nearest account or home, at the ratio the
+current routes show. Only the reps whose accounts
 changed are routed again, and the routes judge the moves: reps linked by moves form independent
 groups, and a group's moves stay only if its reps' hours got more even, else they are undone and
 not proposed for the next ``TABU_ROUNDS`` rounds (short routings are noisy: a rejection is not
@@ -21,13 +22,13 @@ rep's own routes with another seed, routed side by side, the one that brings the
 to the mean kept (``route_variants``). Batch rounds stall on the worst reps
 because the predicted cost of a move is worst exactly there: remote reps whose visits are
 dropped or who sleep away, where one account is several percent of a workload. So a round
-that does not bring the worst rep closer is followed by ``ENDGAME_NUDGE`` endgame steps, and
-the rounds go on for the others. Reps still out of tolerance after the endgame are routed
-again with more time (``polish``) if time is left. A dropped visit counts at least what a
-served visit costs its rep (``dropped_minutes``), so no routing looks better balanced for
-serving less. The loop's routings share
-one process pool (``LocalExecutor(keep_pool=True)``): starting a pool cost about 2.5 s per
-round, as much as a late round's routing.
+that brings the worst deviation down by under ``ENDGAME_NUDGE_BELOW`` is followed by
+``ENDGAME_NUDGE`` endgame steps, and the rounds go on for the others. Reps still out of
+tolerance after the endgame are routed again with more time (``polish``) if time is left. A
+dropped visit counts at least what a served visit costs its rep (``dropped_minutes``), so no
+routing looks better balanced for serving less. The loop's routings share one process pool
+(``LocalExecutor(keep_pool=True)``): starting a pool cost about 2.5 s per round, as much as a
+late round's routing.
 
 Why moves judged on the routes and not a new partition on calibrated weights: the estimate is
 right on average but wrong by place (long home legs in sparse areas, detours around opening
@@ -515,9 +516,9 @@ def _with_assignment(tp: TerritoryPlan, scenario: Scenario, rep_of: np.ndarray,
     table.insert(1, "rep_id", list(tp.rep_ids))
     if "part" in tab:
         table.insert(2, "part", tab["part"].to_numpy())
-    tolerance = np.array([workload_tolerance if m == "workload" and workload_tolerance
-                          is not None else t for m, t in zip(names, tp.tolerance.tolist(),
-                                                             strict=True)], dtype=float)
+    tolerance = np.array(tp.tolerance, dtype=float)
+    if workload_tolerance is not None and "workload" in names:
+        tolerance[list(names).index("workload")] = workload_tolerance
     violations = table_violations(table, names, tolerance, tp.contiguous_required)
     unassigned = tp.unassigned
     return replace(tp, territory=territory, territories=table, violations=tuple(violations),
@@ -856,7 +857,7 @@ def plan(
         # Single moves the endgame's routes rejected, with the endgame step (counted over all
         # its calls) at which they were; they are not proposed for ``ENDGAME_TRIED_STEPS``.
         tried_at: dict[tuple[int, str], int] = {}
-        endgame_steps = [0]
+        endgame_steps = 0
 
         def endgame(state: State, max_steps: int | None = None) -> State:
             """Moves for the worst reps, each judged by routing. Per step, the worst rep (and
@@ -869,10 +870,11 @@ def plan(
             whose visits are dropped, overnight trips) the prediction only orders and sizes the
             candidates; the routes decide. A rep is left alone after ``ENDGAME_TRIES`` steps in
             a row without a kept candidate (its single moves tried are not proposed again for
-            ``ENDGAME_TRIED_STEPS`` steps, over this and later calls), until
-            some move elsewhere changes its neighbours, or, in the final endgame, until all
-            reps out have used their tries (then all get new ones, ``ENDGAME_FRESH`` times). A
-            row in ``rounds``."""
+            ``ENDGAME_TRIED_STEPS`` steps, over this and later calls), until some move
+            elsewhere changes its neighbours, or, in the final endgame, until all reps out
+            have used their tries (then all get new ones, ``ENDGAME_FRESH`` times). A row in
+            ``rounds``."""
+            nonlocal endgame_steps
             t_phase = time.perf_counter()
             tp, rp, sim = state
             failures: dict[str, int] = {}
@@ -906,8 +908,8 @@ def plan(
                 # Single moves tried lately stay out, also across nudges: each nudge used to
                 # route the same best-predicted candidates of the same stuck rep again.
                 tried = {m for m, at in tried_at.items()
-                         if at > endgame_steps[0] - ENDGAME_TRIED_STEPS}
-                endgame_steps[0] += 1
+                         if at > endgame_steps - ENDGAME_TRIED_STEPS}
+                endgame_steps += 1
                 mv = _Moves(scenario, rep_of, sim, costs, edges, labels, limits, tried)
                 near = _rep_neighbours(rep_of, edges)
                 focus: list[str] = []
@@ -922,16 +924,15 @@ def plan(
                 n_cand = max(ENDGAME_MOVES // len(focus), 1)
                 budget = moves_left(rep_of)
                 jobs: list[tuple[str, np.ndarray]] = []
-                # Per rep in focus: its own job, (group, src, dst, src job, dst job) per
-                # candidate, and the single moves among them (a failed bundle does not bar its
-                # accounts from moving alone).
-                options: list[tuple[str, int, list[tuple[list[int], int, int, int, int]],
-                                    list[list[int]]]] = []
+                # Per rep in focus: its own job, then per candidate (group, src, dst, src job,
+                # dst job, the accounts barred if it fails: a single move's, none for a bundle,
+                # which does not bar its accounts from moving alone).
+                Cand = tuple[list[int], int, int, int, int, list[int]]
+                options: list[tuple[str, int, list[Cand]]] = []
                 for w in focus:
                     own_job = len(jobs)
                     jobs.append((w, np.flatnonzero(rep_of == w)))
-                    chosen: list[tuple[list[int], int, int, int, int]] = []
-                    singles: list[list[int]] = []
+                    chosen: list[Cand] = []
                     per_rep: dict[int, int] = {}
                     for _, single, src, dst, gain in mv.candidates(
                             mv.reps.index(w), improving=False, limit=8 * ENDGAME_MOVES):
@@ -948,14 +949,13 @@ def plan(
                             per_rep[other] = per_rep.get(other, 0) + 1
                             new_of = rep_of.copy()
                             new_of[group] = mv.reps[dst]
-                            chosen.append((group, src, dst, len(jobs), len(jobs) + 1))
+                            chosen.append((group, src, dst, len(jobs), len(jobs) + 1,
+                                           single if group is single else []))
                             jobs += [(mv.reps[src], np.flatnonzero(new_of == mv.reps[src])),
                                      (mv.reps[dst], np.flatnonzero(new_of == mv.reps[dst]))]
-                            if group is single:
-                                singles.append(group)
                         if len(chosen) >= n_cand:
                             break
-                    options.append((w, own_job, chosen, singles))
+                    options.append((w, own_job, chosen))
                 plans = route_variants(scenario, jobs, time_limit_s=route_time_s,
                                        seed=seed + 5_000_000 + 1000 * (100 * len(rounds) + step),
                                        max_iterations=max_iterations, workers=workers or 1,
@@ -967,21 +967,20 @@ def plan(
                          for (r, _), pl in zip(jobs, plans, strict=True)]
                 new_of = rep_of.copy()
                 moved_any = False
-                for w, own_job, chosen, singles in options:
+                for w, own_job, chosen in options:
                     # The rep's own routes again: kept when they alone bring it closer.
                     best_gain = _closer(sim, {w: hours[own_job]})
-                    pick: tuple[list[int], int, int, int, int] | None = None
+                    pick: Cand | None = None
                     for cand in chosen:
-                        _, src, dst, js, jd = cand
+                        _, src, dst, js, jd, _ = cand
                         g = _closer(sim, {mv.reps[src]: hours[js], mv.reps[dst]: hours[jd]})
                         if g > best_gain:
                             best_gain, pick = g, cand
                     if best_gain < 1e-3:
                         failures[w] = failures.get(w, 0) + 1
                         tried_at.update(dict.fromkeys(
-                            ((a, mv.reps[dst]) for group, _, dst, _, _ in chosen
-                             if any(group is g for g in singles) for a in group),
-                            endgame_steps[0]))
+                            ((a, mv.reps[dst]) for _, _, dst, _, _, barred in chosen
+                             for a in barred), endgame_steps))
                         continue
                     failures.pop(w, None)
                     if pick is None:
@@ -989,7 +988,7 @@ def plan(
                         sim = sim.copy()
                         sim[w] = hours[own_job]
                         continue
-                    group, src, dst, js, jd = pick
+                    group, src, dst, js, jd, _ = pick
                     new_of[group] = mv.reps[dst]
                     rp = _merge_routes(_merge_routes(rp, plans[js], [mv.reps[src]]),
                                        plans[jd], [mv.reps[dst]])

@@ -17,6 +17,35 @@ from territory.planning import account_costs, plan, rebalance_moves, simulated_w
 FAST = dict(partition_time_s=3.0, route_time_s=0.4, workers=1, seed=3)
 
 
+def _strips(scenario: Scenario, share: float) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """The accounts' graph, the rep ids and an assignment in x-strips, the first rep holding
+    ``share`` of the accounts and the others the rest evenly."""
+    n = len(scenario.accounts)
+    xy = project_km(scenario.accounts.lonlat)
+    edges, _ = account_graph(xy)
+    order = np.argsort(xy[:, 0])
+    reps = [str(r) for r in scenario.reps.ids]
+    rest = 1.0 - share
+    cut = [0, int(share * n)] + [int(share * n + (j + 1) * rest * n / (len(reps) - 1))
+                                 for j in range(len(reps) - 1)]
+    rep_of = np.empty(n, dtype=object)
+    for j, r in enumerate(reps):
+        rep_of[order[cut[j]:cut[j + 1]]] = r
+    return edges, reps, rep_of
+
+
+def _connected(members: np.ndarray, edges: np.ndarray) -> bool:
+    """Whether the accounts ``members`` form one piece over ``edges``."""
+    import networkx as nx
+
+    u, v = edges[:, 0], edges[:, 1]
+    keep = np.isin(u, members) & np.isin(v, members)
+    g = nx.Graph()
+    g.add_nodes_from(members.tolist())
+    g.add_edges_from(zip(u[keep].tolist(), v[keep].tolist(), strict=True))
+    return nx.is_connected(g)
+
+
 @pytest.fixture(scope="module")
 def scenario():
     return synth.china_scenario(n_accounts=150, n_reps=5, seed=4, provinces=["33"])
@@ -83,15 +112,7 @@ def test_account_costs_add_up_to_simulated_workload(national, scenario) -> None:
 def test_rebalance_moves_evens_out_and_keeps_territories_whole(scenario) -> None:
     # A skewed assignment: rep R0001 holds two thirds of the accounts.
     n = len(scenario.accounts)
-    xy = project_km(scenario.accounts.lonlat)
-    edges, _ = account_graph(xy)
-    order = np.argsort(xy[:, 0])
-    rep_of = np.empty(n, dtype=object)
-    reps = [str(r) for r in scenario.reps.ids]
-    cut = [0, int(0.66 * n)] + [int(0.66 * n + (j + 1) * 0.34 * n / (len(reps) - 1))
-                                for j in range(len(reps) - 1)]
-    for j, r in enumerate(reps):
-        rep_of[order[cut[j]:cut[j + 1]]] = r
+    edges, reps, rep_of = _strips(scenario, 0.66)
     cost = np.full(n, 120.0)
     sim = pd.Series(cost / 60.0).groupby(rep_of).sum()
     dev0 = float((abs(sim - sim.mean())).max() / sim.mean())
@@ -101,15 +122,9 @@ def test_rebalance_moves_evens_out_and_keeps_territories_whole(scenario) -> None
     # Moves are judged on predicted gains, which differ from the flat costs used here, so
     # only ask for a clear improvement, and for every territory in one piece.
     assert float((abs(sim_new - sim_new.mean())).max() / sim_new.mean()) < 0.6 * dev0
-    u, v = edges[:, 0], edges[:, 1]
-    import networkx as nx
 
     def whole(assign: np.ndarray, r: str) -> bool:
-        g = nx.Graph()
-        g.add_nodes_from(np.flatnonzero(assign == r).tolist())
-        keep = (assign[u] == r) & (assign[v] == r)
-        g.add_edges_from(zip(u[keep].tolist(), v[keep].tolist(), strict=True))
-        return nx.is_connected(g)
+        return _connected(np.flatnonzero(assign == r), edges)
 
     # x-strips need not be whole on the trimmed graph; those that are must stay whole.
     whole_before = [r for r in reps if whole(rep_of, r)]
@@ -120,14 +135,7 @@ def test_rebalance_moves_evens_out_and_keeps_territories_whole(scenario) -> None
 
 def test_rebalance_moves_never_moves_locked_accounts(scenario) -> None:
     n = len(scenario.accounts)
-    xy = project_km(scenario.accounts.lonlat)
-    edges, _ = account_graph(xy)
-    order = np.argsort(xy[:, 0])
-    reps = [str(r) for r in scenario.reps.ids]
-    rep_of = np.empty(n, dtype=object)
-    rep_of[order[: n // 2]] = reps[0]
-    for j, chunk in enumerate(np.array_split(order[n // 2:], len(reps) - 1)):
-        rep_of[chunk] = reps[j + 1]
+    edges, _, rep_of = _strips(scenario, 0.5)
     locked = Scenario(accounts=scenario.accounts.with_columns(locked=True, current_rep=rep_of),
                       reps=scenario.reps, calendar=scenario.calendar, travel=scenario.travel)
     cost = np.full(n, 120.0)
@@ -303,20 +311,10 @@ def test_bundle_grows_a_move_while_the_pair_evens_out_and_keeps_the_state(scenar
     # Rep R0001 holds two thirds of the accounts (x-strips): one account is a small step for
     # it, so the endgame's bundle takes several toward the neighbour, every one from R0001,
     # the territory left whole and the move model's state as it was.
-    import networkx as nx
-
     from territory.planning import BUNDLE_ACCOUNTS, _Moves
 
     n = len(scenario.accounts)
-    xy = project_km(scenario.accounts.lonlat)
-    edges, _ = account_graph(xy)
-    order = np.argsort(xy[:, 0])
-    reps = [str(r) for r in scenario.reps.ids]
-    rep_of = np.empty(n, dtype=object)
-    cut = [0, int(0.66 * n)] + [int(0.66 * n + (j + 1) * 0.34 * n / (len(reps) - 1))
-                                for j in range(len(reps) - 1)]
-    for j, r in enumerate(reps):
-        rep_of[order[cut[j]:cut[j + 1]]] = r
+    edges, reps, rep_of = _strips(scenario, 0.66)
     cost = np.full(n, 120.0)
     sim = pd.Series(cost / 60.0).groupby(rep_of).sum()
     mv = _Moves(scenario, rep_of, sim, cost, edges, None, None, None)
@@ -329,14 +327,9 @@ def test_bundle_grows_a_move_while_the_pair_evens_out_and_keeps_the_state(scenar
     np.testing.assert_array_equal(mv.t_of, before[0])
     np.testing.assert_array_equal(mv.sim, before[1])
     np.testing.assert_array_equal(mv.cost_min, before[2])
-    u, v = edges[:, 0], edges[:, 1]
 
     def whole(members: np.ndarray) -> bool:
-        g = nx.Graph()
-        g.add_nodes_from(members.tolist())
-        keep = np.isin(u, members) & np.isin(v, members)
-        g.add_edges_from(zip(u[keep].tolist(), v[keep].tolist(), strict=True))
-        return nx.is_connected(g)
+        return _connected(members, edges)
 
     own = np.flatnonzero(rep_of == reps[src])
     assert whole(own)
