@@ -11,11 +11,13 @@ the routes say the move evens the two reps out: the account's share leaves one r
 other rep gains its visits plus the drive from its nearest account or home, at the ratio the
 current routes show. Only the reps whose accounts
 changed are routed again, and the routes judge the moves: reps linked by moves form independent
-groups, and a group's moves stay only if its reps' hours got more even, else they are undone and
-not proposed for the next ``TABU_ROUNDS`` rounds (short routings are noisy: a rejection is not
-final). The rounds stop when every rep is within ``workload_tolerance`` of the mean, after
-``patience`` rounds in a row in which the routes accepted no move, after ``max_rounds``, or
-when at most ``ENDGAME_REPS`` reps are left out. The round with the best worst deviation is
+groups, and a group's moves stay only if its reps' hours got more even, else they are undone;
+those that touch a rep the routes put further out are not proposed for the next ``TABU_ROUNDS``
+rounds (short routings are noisy: a rejection is not final), and the group's other moves are
+routed again without them in the same round (``_retry_assignment``). The rounds stop when
+every rep is within ``workload_tolerance`` of the mean, after ``patience`` rounds in a row in
+which the routes accepted no move, after ``max_rounds``, or when at most ``ENDGAME_REPS`` reps
+are left out. The round with the best worst deviation is
 kept and goes to the endgame: one move at a time for the worst rep, ``ENDGAME_MOVES`` candidate
 moves (single accounts, and bundles of the accounts the prediction says even a pair out) and the
 rep's own routes with another seed, routed side by side, the one that brings the pair closest
@@ -865,8 +867,8 @@ def plan(
             ``ENDGAME_MOVES`` candidate moves (the best predicted per neighbour first, as a
             bundle of the accounts the prediction says even the pair out and as the single
             move; half as many each when two reps share a step) and its own routes again with
-            another seed, all routed in one batch; per rep the one that most lowers the larger
-            deviation of its pair is kept. Where the routes' account costs mislead (remote reps
+            another seed (eligible only as better routes), all routed in one batch; per rep
+            the one that most lowers the larger deviation of its pair is kept. Where the routes' account costs mislead (remote reps
             whose visits are dropped, overnight trips) the prediction only orders and sizes the
             candidates; the routes decide. A rep is left alone after ``ENDGAME_TRIES`` steps in
             a row without a kept candidate (its single moves tried are not proposed again for
@@ -968,8 +970,11 @@ def plan(
                 new_of = rep_of.copy()
                 moved_any = False
                 for w, own_job, chosen in options:
-                    # The rep's own routes again: kept when they alone bring it closer.
-                    best_gain = _closer(sim, {w: hours[own_job]})
+                    # The rep's own routes again: kept when they alone bring it closer and
+                    # are better routes (more visits served, or as many in fewer hours): a rep
+                    # under the mean is not brought up by a worse route than it has.
+                    best_gain = (_closer(sim, {w: hours[own_job]}) if w in _better_routes(
+                        rp, plans[own_job], sim, pd.Series({w: hours[own_job]})) else 0.0)
                     pick: Cand | None = None
                     for cand in chosen:
                         _, src, dst, js, jd, _ = cand
@@ -1051,16 +1056,37 @@ def plan(
             accepted, final = _judge_groups(rep_of, proposed, cur_sim, trial_sim, rejected,
                                             workload_tolerance)
             tabu_until.update(dict.fromkeys(rejected, k + TABU_ROUNDS))
+            new_rp = _merge_routes(cur_rp, partial, accepted) if accepted else cur_rp
+            n_routed = len(changed)
+            # A rejected group's moves that touch no rep the routes put further out, routed
+            # again without the others (when the territories stay whole): the worst rep's
+            # group was often undone for one neighbour that overshot.
+            retry = _retry_assignment(final, proposed, rejected, edges)
+            again = sorted({str(r) for r in np.unique(np.concatenate([
+                final[retry != final], retry[retry != final]]))} - {""})
+            if again and (time_limit_s is None or (
+                    time.perf_counter() - t0 + len(again) * route_time_s * 1.2 / n_workers
+                    + min(n_out * endgame_step_s(), time_limit_s / 5.0)) <= time_limit_s):
+                retry_tp = _with_assignment(cur_tp, scenario, retry, costs, edges, nest, t_round)
+                partial = route(retry_tp, again, k)
+                rejected = set()
+                accepted2, final = _judge_groups(final, retry, cur_sim,
+                                                 simulated_workload(partial, scenario, estimated),
+                                                 rejected, workload_tolerance)
+                tabu_until.update(dict.fromkeys(rejected, k + TABU_ROUNDS))
+                if accepted2:
+                    new_rp = _merge_routes(new_rp, partial, accepted2)
+                    accepted = sorted(accepted + accepted2)
+                n_routed += len(again)
             final_moved = final != rep_of
             if accepted:
                 new_tp = _with_assignment(cur_tp, scenario, final, costs, edges, nest, t_round)
-                new_rp = _merge_routes(cur_rp, partial, accepted)
                 new_sim = simulated_workload(new_rp, scenario, estimated)
                 current = (new_tp, new_rp, new_sim)
             else:
                 new_sim = cur_sim
             rounds.append(LoopRound(len(rounds), _max_dev(est_by(final, costs)), _max_dev(new_sim),
-                                    int(final_moved.sum()), len(changed),
+                                    int(final_moved.sum()), n_routed,
                                     time.perf_counter() - t_round))
             if k >= 2 and (_max_dev(current[2])
                            > rounds[-2].max_dev_simulated - ENDGAME_NUDGE_BELOW):
@@ -1166,7 +1192,8 @@ def _judge_groups(rep_of: np.ndarray, proposed: np.ndarray, sim: pd.Series,
     ``tolerance``).
 
     Returns the reps whose new routes are kept and the assignment with the other groups' moves
-    undone; undone moves go into ``tabu``.
+    undone; the undone moves that touch a rep the routes put further from the mean go into
+    ``tabu`` (all of the group's when none did).
     """
     moved = np.flatnonzero(proposed != rep_of)
     parent: dict[str, str] = {}
@@ -1196,9 +1223,64 @@ def _judge_groups(rep_of: np.ndarray, proposed: np.ndarray, sim: pd.Series,
                 and max(new_dev) <= max(max(old_dev), tolerance) + 1e-12):
             accepted.extend(reps)
             final[members] = proposed[members]
-        else:
-            tabu.update((int(i), str(proposed[i])) for i in members)
+            continue
+        # Only the moves of the reps the routes put further out are barred: the group's other
+        # moves may well be right, and barring them all (a group of 11 reps undone for one
+        # that overshot) kept the worst rep's best moves out for rounds.
+        worse = {r for r, a, b in zip(reps, old_dev, new_dev, strict=True) if b > a + 1e-12}
+        tabu.update((int(i), str(proposed[i])) for i in members
+                    if not worse or str(rep_of[i]) in worse or str(proposed[i]) in worse)
     return sorted(accepted), final
+
+
+def _retry_assignment(final: np.ndarray, proposed: np.ndarray, barred: set[tuple[int, str]],
+                      edges: np.ndarray) -> np.ndarray:
+    """``final`` with the undone moves of ``proposed`` that are not ``barred`` made again, per
+    group of reps they link, when every territory of the group stays connected on ``edges``
+    (the moves were chosen in sequence, each keeping its source whole given the earlier
+    ones, so a subset of them may cut a territory)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    final = np.asarray(final, dtype=object)
+    out = final.copy()
+    redo = np.array([i for i in np.flatnonzero(proposed != final)
+                     if (int(i), str(proposed[i])) not in barred], dtype=np.int64)
+    if not len(redo):
+        return out
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for i in redo:
+        parent[find(str(final[i]))] = find(str(proposed[i]))
+    trial = final.copy()
+    trial[redo] = proposed[redo]
+    u, v = edges[:, 0], edges[:, 1]
+    for root in {find(r) for r in list(parent)}:
+        reps = [r for r in parent if find(r) == root]
+        whole = True
+        for r in reps:
+            members = np.flatnonzero(trial == r)
+            if len(members) < 2:
+                whole = len(members) == 1
+            else:
+                pos = np.full(len(trial), -1, dtype=np.int64)
+                pos[members] = np.arange(len(members))
+                keep = (pos[u] >= 0) & (pos[v] >= 0)
+                graph = coo_matrix((np.ones(int(keep.sum())), (pos[u[keep]], pos[v[keep]])),
+                                   shape=(len(members), len(members)))
+                whole = connected_components(graph, directed=False)[0] == 1
+            if not whole:
+                break
+        if whole:
+            group = redo[np.isin(final[redo].astype(str), reps)]
+            out[group] = proposed[group]
+    return out
 
 
 def _better_routes(old: RoutePlan, new: RoutePlan, old_sim: pd.Series,

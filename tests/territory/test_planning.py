@@ -283,6 +283,34 @@ def test_judge_keeps_more_even_groups_but_not_new_outliers() -> None:
     assert accepted == ["a", "b", "c", "d"]
 
 
+def test_a_rejected_group_bars_only_the_moves_of_reps_pushed_further_out() -> None:
+    from territory.planning import _judge_groups, _retry_assignment
+
+    rep_of = np.array(["a", "a", "b", "b", "c", "c", "e", "e"], dtype=object)
+    proposed = rep_of.copy()
+    proposed[1] = "b"   # a -> b
+    proposed[3] = "c"   # b -> c
+    proposed[5] = "e"   # c -> e: links c and e into the same group, b untouched
+    sim = pd.Series({"a": 130.0, "b": 100.0, "c": 120.0, "e": 80.0, "g": 95.0})
+    # Mean 105: a, c and e come closer, b overshoots to +33 %, past the group's worst (24 %).
+    trial = pd.Series({"a": 115.0, "b": 140.0, "c": 118.0, "e": 92.0})
+    tabu: set[tuple[int, str]] = set()
+    accepted, final = _judge_groups(rep_of, proposed, sim, trial, tabu, 0.1)
+    assert accepted == []
+    assert (final == rep_of).all()
+    assert tabu == {(1, "b"), (3, "c")}
+    # The move that touches no rep pushed out is made again when the territories stay whole
+    # (edges: a path through the accounts in order).
+    edges = np.array([[i, i + 1] for i in range(7)])
+    retry = _retry_assignment(final, proposed, tabu, edges)
+    assert retry.tolist() == ["a", "a", "b", "b", "c", "e", "e", "e"]
+    # Not when it would cut a territory: account 4 alone to e, its link to e (account 5) kept
+    # by c, which would also be left in two pieces.
+    proposed[4] = "e"
+    retry = _retry_assignment(final, proposed, tabu | {(5, "e")}, edges)
+    assert (retry == final).all()
+
+
 def test_a_dropped_visit_costs_at_least_a_served_one(scenario) -> None:
     from types import SimpleNamespace
 
