@@ -868,14 +868,14 @@ def plan(
             bundle of the accounts the prediction says even the pair out and as the single
             move; half as many each when two reps share a step) and its own routes again with
             another seed (eligible only as better routes), all routed in one batch; per rep
-            the one that most lowers the larger deviation of its pair is kept. Where the routes' account costs mislead (remote reps
-            whose visits are dropped, overnight trips) the prediction only orders and sizes the
-            candidates; the routes decide. A rep is left alone after ``ENDGAME_TRIES`` steps in
-            a row without a kept candidate (its single moves tried are not proposed again for
-            ``ENDGAME_TRIED_STEPS`` steps, over this and later calls), until some move
-            elsewhere changes its neighbours, or, in the final endgame, until all reps out
-            have used their tries (then all get new ones, ``ENDGAME_FRESH`` times). A row in
-            ``rounds``."""
+            the one that most lowers the larger deviation of its pair is kept. Where the
+            routes' account costs mislead (remote reps whose visits are dropped, overnight
+            trips) the prediction only orders and sizes the candidates; the routes decide. A
+            rep is left alone after ``ENDGAME_TRIES`` steps in a row without a kept candidate
+            (its single moves tried are not proposed again for ``ENDGAME_TRIED_STEPS`` steps,
+            over this and later calls), until some move elsewhere changes its neighbours, or,
+            in the final endgame, until all reps out have used their tries (then all get new
+            ones, ``ENDGAME_FRESH`` times). A row in ``rounds``."""
             nonlocal endgame_steps
             t_phase = time.perf_counter()
             tp, rp, sim = state
@@ -1184,6 +1184,30 @@ def _closer(sim: pd.Series, new_hours: Mapping[str, float]) -> float:
             - max(abs(h / mean - 1.0) for h in new_hours.values()))
 
 
+def _linked_reps(src: np.ndarray, dst: np.ndarray) -> dict[str, str]:
+    """Rep id -> the id standing for its group, the reps linked by moves ``src[i] -> dst[i]``
+    (union-find)."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in zip(src.tolist(), dst.tolist(), strict=True):
+        parent[find(str(a))] = find(str(b))
+    return {r: find(r) for r in list(parent)}
+
+
+def _members(group_of: Mapping[str, str]) -> dict[str, list[str]]:
+    """Group id -> its reps, from ``_linked_reps``."""
+    out: dict[str, list[str]] = {}
+    for r, g in group_of.items():
+        out.setdefault(g, []).append(r)
+    return out
+
+
 def _judge_groups(rep_of: np.ndarray, proposed: np.ndarray, sim: pd.Series,
                   trial: pd.Series, tabu: set[tuple[int, str]], tolerance: float = 0.0
                   ) -> tuple[list[str], np.ndarray]:
@@ -1196,26 +1220,14 @@ def _judge_groups(rep_of: np.ndarray, proposed: np.ndarray, sim: pd.Series,
     ``tabu`` (all of the group's when none did).
     """
     moved = np.flatnonzero(proposed != rep_of)
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        while parent.setdefault(x, x) != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for i in moved:
-        parent[find(str(rep_of[i]))] = find(str(proposed[i]))
-    groups: dict[str, list[str]] = {}
-    for r in list(parent):
-        groups.setdefault(find(r), []).append(r)
+    group_of = _linked_reps(rep_of[moved], proposed[moved])
     mean = float(sim.mean())
     final = np.asarray(rep_of, dtype=object).copy()
     accepted: list[str] = []
-    for reps in groups.values():
+    for root, reps in _members(group_of).items():
         old_dev = [abs(float(sim.get(r, 0.0)) / mean - 1.0) for r in reps]
         new_dev = [abs(float(trial.get(r, 0.0)) / mean - 1.0) for r in reps]
-        members = [i for i in moved if find(str(rep_of[i])) == find(reps[0])]
+        members = [i for i in moved if group_of[str(rep_of[i])] == root]
         # More even, and no rep pushed past the group's worst (or the tolerance): a group
         # that evens out on the whole but makes a new outlier is what the endgame then has
         # to undo, one move at a time.
@@ -1248,21 +1260,10 @@ def _retry_assignment(final: np.ndarray, proposed: np.ndarray, barred: set[tuple
                      if (int(i), str(proposed[i])) not in barred], dtype=np.int64)
     if not len(redo):
         return out
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        while parent.setdefault(x, x) != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for i in redo:
-        parent[find(str(final[i]))] = find(str(proposed[i]))
     trial = final.copy()
     trial[redo] = proposed[redo]
     u, v = edges[:, 0], edges[:, 1]
-    for root in {find(r) for r in list(parent)}:
-        reps = [r for r in parent if find(r) == root]
+    for reps in _members(_linked_reps(final[redo], proposed[redo])).values():
         whole = True
         for r in reps:
             members = np.flatnonzero(trial == r)
