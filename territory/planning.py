@@ -9,22 +9,21 @@ simulated workload (``account_costs``: its visits, its detour in the day's route
 breaks), and boundary accounts move between adjacent territories (``rebalance_moves``) where
 the routes say the move evens the two reps out: the account's share leaves one rep, and the
 other rep gains its visits plus the drive from its nearest account or home, at the ratio the
-current routes show. Only the reps whose accounts
-changed are routed again, and the routes judge the moves: reps linked by moves form independent
-groups, and a group's moves stay only if its reps' hours got more even, else they are undone;
-those that touch a rep the routes put further out are not proposed for the next ``TABU_ROUNDS``
-rounds (short routings are noisy: a rejection is not final), and the group's other moves are
-routed again without them in the same round (``_retry_assignment``). The rounds stop when
-every rep is within ``workload_tolerance`` of the mean, after ``patience`` rounds in a row in
-which the routes accepted no move, after ``max_rounds``, or when at most ``ENDGAME_REPS`` reps
-are left out. The round with the best worst deviation is
-kept and goes to the endgame: one move at a time for the worst rep, ``ENDGAME_MOVES`` candidate
-moves (single accounts, and bundles of the accounts the prediction says even a pair out) and the
-rep's own routes with another seed, routed side by side, the one that brings the pair closest
-to the mean kept (``route_variants``). Batch rounds stall on the worst reps
-because the predicted cost of a move is worst exactly there: remote reps whose visits are
-dropped or who sleep away, where one account is several percent of a workload. So a round
-that brings the worst deviation down by under ``ENDGAME_NUDGE_BELOW`` is followed by
+current routes show. Only the reps whose accounts changed are routed again, and the routes
+judge the moves: reps linked by moves form independent groups, and a group's moves stay only if
+its reps' hours got more even, else they are undone; those that touch a rep the routes put
+further out are not proposed for the next ``TABU_ROUNDS`` rounds (short routings are noisy: a
+rejection is not final), and the group's other moves are routed again without them in the same
+round (``_retry_assignment``). The rounds stop when every rep is within ``workload_tolerance``
+of the mean, after ``patience`` rounds in a row in which the routes accepted no move, after
+``max_rounds``, or when at most ``ENDGAME_REPS`` reps are left out. The round with the best
+worst deviation is kept and goes to the endgame: one move at a time for the worst rep,
+``ENDGAME_MOVES`` candidate moves (single accounts, and bundles of the accounts the prediction
+says even a pair out) and the rep's own routes with another seed, routed side by side, the one
+that brings the pair closest to the mean kept (``route_variants``). Batch rounds stall on the
+worst reps because the predicted cost of a move is worst exactly there: remote reps whose
+visits are dropped or who sleep away, where one account is several percent of a workload. So a
+round that brings the worst deviation down by under ``ENDGAME_NUDGE_BELOW`` is followed by
 ``ENDGAME_NUDGE`` endgame steps, and the rounds go on for the others. Reps still out of
 tolerance after the endgame are routed again with more time (``polish``) if time is left. A
 dropped visit counts at least what a served visit costs its rep (``dropped_minutes``), so no
@@ -1041,9 +1040,7 @@ def plan(
                 scenario, rep_of, cur_sim, costs, edges, tolerance=workload_tolerance,
                 max_moves=int(max(n_moves, 0)), labels=labels, limits=limits,
                 tabu={m for m, until in tabu_until.items() if until >= k})
-            moved_mask = proposed != rep_of
-            changed = sorted({str(r) for r in np.unique(np.concatenate([
-                rep_of[moved_mask], proposed[moved_mask]]))} - {""})
+            changed = _touched(rep_of, proposed)
             if not changed:
                 stale = patience
                 continue
@@ -1062,8 +1059,7 @@ def plan(
             # again without the others (when the territories stay whole): the worst rep's
             # group was often undone for one neighbour that overshot.
             retry = _retry_assignment(final, proposed, rejected, edges)
-            again = sorted({str(r) for r in np.unique(np.concatenate([
-                final[retry != final], retry[retry != final]]))} - {""})
+            again = _touched(final, retry)
             if again and (time_limit_s is None or (
                     time.perf_counter() - t0 + len(again) * route_time_s * 1.2 / n_workers
                     + min(n_out * endgame_step_s(), time_limit_s / 5.0)) <= time_limit_s):
@@ -1184,6 +1180,12 @@ def _closer(sim: pd.Series, new_hours: Mapping[str, float]) -> float:
             - max(abs(h / mean - 1.0) for h in new_hours.values()))
 
 
+def _touched(before: np.ndarray, after: np.ndarray) -> list[str]:
+    """The reps that lose or gain accounts from ``before`` to ``after``."""
+    moved = before != after
+    return sorted({str(r) for r in np.concatenate([before[moved], after[moved]])} - {""})
+
+
 def _linked_reps(src: np.ndarray, dst: np.ndarray) -> dict[str, str]:
     """Rep id -> the id standing for its group, the reps linked by moves ``src[i] -> dst[i]``
     (union-find)."""
@@ -1251,8 +1253,7 @@ def _retry_assignment(final: np.ndarray, proposed: np.ndarray, barred: set[tuple
     group of reps they link, when every territory of the group stays connected on ``edges``
     (the moves were chosen in sequence, each keeping its source whole given the earlier
     ones, so a subset of them may cut a territory)."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
+    from territory.metrics import _pieces
 
     final = np.asarray(final, dtype=object)
     out = final.copy()
@@ -1262,23 +1263,11 @@ def _retry_assignment(final: np.ndarray, proposed: np.ndarray, barred: set[tuple
         return out
     trial = final.copy()
     trial[redo] = proposed[redo]
-    u, v = edges[:, 0], edges[:, 1]
+    # The groups share no rep, so one count of pieces over all the redone moves holds for each.
+    names, label = np.unique(trial.astype(str), return_inverse=True)
+    pieces = dict(zip(names.tolist(), _pieces(label, len(names), edges).tolist(), strict=True))
     for reps in _members(_linked_reps(final[redo], proposed[redo])).values():
-        whole = True
-        for r in reps:
-            members = np.flatnonzero(trial == r)
-            if len(members) < 2:
-                whole = len(members) == 1
-            else:
-                pos = np.full(len(trial), -1, dtype=np.int64)
-                pos[members] = np.arange(len(members))
-                keep = (pos[u] >= 0) & (pos[v] >= 0)
-                graph = coo_matrix((np.ones(int(keep.sum())), (pos[u[keep]], pos[v[keep]])),
-                                   shape=(len(members), len(members)))
-                whole = connected_components(graph, directed=False)[0] == 1
-            if not whole:
-                break
-        if whole:
+        if all(pieces.get(r, 0) == 1 for r in reps):
             group = redo[np.isin(final[redo].astype(str), reps)]
             out[group] = proposed[group]
     return out
