@@ -20,8 +20,9 @@ of the mean, after ``patience`` rounds in a row in which the routes accepted no 
 worst deviation is kept and goes to the endgame: one move at a time for the worst rep,
 ``ENDGAME_MOVES`` candidate moves (single accounts, and bundles of the accounts the prediction
 says even a pair out) and the rep's own routes with another seed, routed side by side, the one
-that brings the pair closest to the mean kept (``route_variants``). Batch rounds stall on the
-worst reps because the predicted cost of a move is worst exactly there: remote reps whose
+that brings the pair closest to the mean kept (``route_variants``, each candidate routed from
+the rep's current routes: ``warm_start``). Batch rounds stall on the worst reps because
+the predicted cost of a move is worst exactly there: remote reps whose
 visits are dropped or who sleep away, where one account is several percent of a workload. So a
 round that brings the worst deviation down by under ``ENDGAME_NUDGE_BELOW`` is followed by
 ``ENDGAME_NUDGE`` endgame steps, and the rounds go on for the others. Reps still out of
@@ -683,6 +684,7 @@ def plan(
     executor: Any = None,
     seed: int = 0,
     max_iterations: int | None = None,
+    warm_start: bool = True,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> NationalPlan:
     """The whole plan: territories balanced on simulated workload, and every rep's routes.
@@ -721,6 +723,14 @@ def plan(
         plan's worst deviation grow is not taken. 0 turns it off.
     workers, executor:
         Processes for the per-rep routing (or an executor, e.g. Dask).
+    warm_start:
+        The endgame routes each candidate territory from the rep's current routes (the
+        accounts it lost left out, those it gained inserted, then refined) instead of from
+        scratch, so a move of one or a few accounts is judged on routes that differ only where
+        the move does (the demo scenario's final territories, 15 reps at 0.5 s, two seeds:
+        hours differ by 0.4 % between seeds warm, 1.3 % cold). Batch rounds, where tens of
+        accounts change hands, route from scratch: refining the old routes did worse there
+        (seed 0, one run each: 55 % worst after round 1, against 46 % cold).
 
     Raises
     ------
@@ -960,7 +970,8 @@ def plan(
                 plans = route_variants(scenario, jobs, time_limit_s=route_time_s,
                                        seed=seed + 5_000_000 + 1000 * (100 * len(rounds) + step),
                                        max_iterations=max_iterations, workers=workers or 1,
-                                       executor=executor)
+                                       executor=executor,
+                                       warm_start=rp if warm_start else None)
                 n_routed += len(jobs)
                 step_s = time.perf_counter() - t_step
                 hours = [float(simulated_workload(pl, scenario, estimated).get(r, np.inf))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -46,12 +46,33 @@ class RepTask:
     time_limit_s: float
     seed: int
     max_iterations: int | None
+    #: Routes to start from (``plan_call_cycle``'s ``initial``), or None for a cold start.
+    initial: Any = None
 
 
 def solve_rep_task(task: RepTask) -> CallCyclePlan:
     """Plan one rep (runs in a worker)."""
     return plan_call_cycle(task.problem, time_limit_s=task.time_limit_s, seed=task.seed,
-                           max_iterations=task.max_iterations)
+                           max_iterations=task.max_iterations, initial=task.initial)
+
+
+def _initial_routes(warm: RoutePlan | None, rep_id: str, account_ids: np.ndarray
+                    ) -> list[tuple[list[tuple[int, int]], int | None]] | None:
+    """The rep's routes in ``warm`` renumbered for a problem over ``account_ids`` (visits to
+    accounts it no longer has left out), or None when ``warm`` has no plan for the rep."""
+    if warm is None or rep_id not in warm.plans or rep_id not in warm.account_ids:
+        return None
+    old_ids = warm.account_ids[rep_id]
+    local = {str(a): i for i, a in enumerate(account_ids)}
+    new_of = [local.get(str(a), -1) for a in old_ids]
+    days: list[tuple[list[tuple[int, int]], int | None]] = []
+    for day in warm.plans[rep_id].days:
+        while len(days) < day.day:
+            days.append(([], None))
+        visits = [(new_of[v.account], v.visit) for v in day.visits if new_of[v.account] >= 0]
+        stay = new_of[day.stay] if day.stay is not None else -1
+        days.append((visits, stay if stay >= 0 else None))
+    return days
 
 
 def _windows(accounts: Accounts, positions: np.ndarray) -> np.ndarray:
@@ -288,6 +309,7 @@ def plan_routes(
     previous: RoutePlan | None = None,
     frozen_days: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    warm_start: RoutePlan | None = None,
 ) -> RoutePlan:
     """Plan every rep's call cycle.
 
@@ -312,6 +334,9 @@ def plan_routes(
         (``HH:MM`` or minutes).
     previous, frozen_days:
         Re-plan keeping the first ``frozen_days`` cycle days of ``previous`` as they are.
+    warm_start:
+        Start each rep's search from its routes in this plan (see ``route_variants``); not
+        with frozen days.
 
     Raises
     ------
@@ -374,6 +399,8 @@ def plan_routes(
                          provider=provider, min_gap_days=min_gap_days, night_cost=night_cost,
                          appointments=appt, previous=prev_plan,
                          frozen_days=frozen_days if prev_plan is not None else 0)
+        if warm_start is not None and not (prev_plan is not None and frozen_days):
+            task = replace(task, initial=_initial_routes(warm_start, r, task.account_ids))
         day_indices[r] = task.day_index
         tasks.append(task)
     runner = executor if executor is not None else LocalExecutor(workers=workers)
@@ -396,9 +423,15 @@ def route_variants(
     workers: int = 1,
     executor: Any = None,
     night_cost: float = 120.0,
+    warm_start: RoutePlan | None = None,
 ) -> list[RoutePlan]:
     """Route each job ``(rep id, account positions)`` as that rep's whole territory, all jobs
     in one batch; a rep may appear in several jobs (alternative territories to compare).
+
+    With ``warm_start``, each job starts from its rep's routes there (visits to the accounts
+    the job does not hold left out, the job's new accounts inserted), refined at a low
+    temperature: after a move of a few accounts this judges the move on routes that differ
+    only where it does, not on two independent short searches.
 
     Returns one single-rep ``RoutePlan`` per job, in order (a job whose planning failed has
     the rep in ``failed`` and its accounts in ``unassigned``).
@@ -423,8 +456,9 @@ def route_variants(
         if len(pos) and (pos.min() < 0 or pos.max() >= len(acc)):
             raise InvalidInputError(f"Job {k} ({r!r}) names account positions outside "
                                     f"0..{len(acc) - 1}.")
-        tasks.append(_rep_task(scenario, str(r), rep_pos[str(r)], pos, time_limit_s, seed + k,
-                               max_iterations, night_cost=night_cost))
+        task = _rep_task(scenario, str(r), rep_pos[str(r)], pos, time_limit_s, seed + k,
+                         max_iterations, night_cost=night_cost)
+        tasks.append(replace(task, initial=_initial_routes(warm_start, str(r), task.account_ids)))
         keys.append(k)
     runner = executor if executor is not None else LocalExecutor(workers=workers)
     outcome = runner.map_tasks(solve_rep_task, tasks, keys=keys)

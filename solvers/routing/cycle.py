@@ -73,6 +73,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from itertools import pairwise
 from typing import Any
@@ -91,12 +92,14 @@ from solvers.routing.cycle_sched import NEG, pack_instance, schedule
 from solvers.routing.cycle_search import (
     ELOC,
     NDAY,
+    NPOS,
     RCOST,
     RLEN,
     ROUTES,
     SLOC,
     construct,
     copy_state,
+    gap_ok,
     new_state,
     objective,
     refresh,
@@ -145,6 +148,9 @@ class CycleParams:
     p_target : float
         Share of the (non-stay) iterations, while visits are unserved, that make room for an
         unserved visit: cut a string from one of its days and near it, insert it first.
+    warm_temp_start : float
+        Start temperature (times the mean leg cost) when the search starts from ``initial``
+        routes: low, so the search refines them instead of annealing them away.
     """
 
     c_bar: float = 20.0
@@ -164,6 +170,7 @@ class CycleParams:
     start_share: float = 0.1
     ortools_share: float = 0.0
     p_target: float = 0.4
+    warm_temp_start: float = 0.1
 
 
 def _pack_aux(inst: Instance, n_adj: int = 40) -> tuple:
@@ -215,6 +222,76 @@ def _state_from_routes(P: tuple, inst: Instance, routes: list[list[int]], sloc: 
     return S, bad
 
 
+def _warm_state(P: tuple, X: tuple, inst: Instance, initial: InitialDays) -> tuple | None:
+    """A search state holding what of ``initial`` the problem allows (see ``plan_call_cycle``),
+    or None when nothing of it can be used."""
+    n_days = inst.n_days
+    gap_mode = bool((inst.node_j == -2).any())
+    free: dict[tuple[int, int], int] = {}
+    by_acc: dict[int, list[int]] = {}
+    for v in range(inst.n_nodes):
+        a, j = int(inst.node_acc[v]), int(inst.node_j[v])
+        if inst.node_app[v]:
+            continue  # appointments are placed first by the construction, as in a cold start
+        if gap_mode:
+            by_acc.setdefault(a, []).append(v)
+        else:
+            free[(a, j)] = v
+    n_loc = inst.travel.shape[0]
+    routes: list[list[int]] = []
+    eloc = np.zeros(n_days, dtype=np.int64)
+    used: set[int] = set()
+    placed = 0
+    for d in range(n_days):
+        visits, stay = initial[d] if d < len(initial) else ((), None)
+        route: list[int] = []
+        for a, j in visits:
+            a, j = int(a), int(j)
+            if gap_mode:
+                cands = [v for v in by_acc.get(a, []) if v not in used]
+                v = cands[0] if cands else -1
+            else:
+                v = free.get((a, j), -1)
+            if v < 0 or v in used or not inst.allowed[v, d]:
+                continue
+            used.add(v)
+            route.append(v)
+        routes.append(route)
+        placed += len(route)
+        if (stay is not None and 0 <= int(stay) + 1 < n_loc and d + 1 < n_days
+                and inst.linkable[d] and inst.stay_ok[int(stay) + 1]):
+            eloc[d] = int(stay) + 1
+    if placed == 0:
+        return None
+    sloc = np.zeros(n_days, dtype=np.int64)
+    sloc[1:] = eloc[:-1]
+    S, bad = _state_from_routes(P, inst, routes, sloc, eloc)
+    for d in bad:
+        # Keep the longest feasible start of the day's route; the rest is inserted again.
+        seq = S[ROUTES][d]
+        while S[RLEN][d] > 0 and not refresh(P, S, d):
+            v = seq[S[RLEN][d] - 1]
+            S[RLEN][d] -= 1
+            S[NDAY][v] = -1
+            S[NPOS][v] = -1
+        if not refresh(P, S, d):
+            return None
+    # Weekly nights and visit spacing held in the plan the routes came from; checked here
+    # because the territory (and so the visit numbering) may differ.
+    nights = np.zeros(int(inst.day_week.max()) + 1 if n_days else 1, dtype=np.int64)
+    for d in range(n_days):
+        if S[ELOC][d] != 0:
+            nights[inst.day_week[d]] += 1
+    if (nights > inst.nights_left[: len(nights)]).any():
+        return None
+    if gap_mode and inst.gap > 0:
+        for v in range(inst.n_nodes):
+            d = S[NDAY][v]
+            if d >= 0 and not gap_ok(X, S, v, d):
+                return None
+    return S
+
+
 def _max_len(inst: Instance) -> int:
     if inst.n_nodes == 0:
         return 1
@@ -238,15 +315,22 @@ def warm_up() -> float:
     # The far account makes the stay moves run too.
     tiny = CallCycleProblem(minutes=minutes, km=minutes, visits=np.array([2, 1, 1]),
                             visit_min=np.array([30, 30, 30]))
-    plan_call_cycle(tiny, time_limit_s=60.0, max_iterations=20)
+    cold = plan_call_cycle(tiny, time_limit_s=60.0, max_iterations=20)
+    plan_call_cycle(tiny, time_limit_s=60.0, max_iterations=20, initial=[
+        ([(v.account, v.visit) for v in day.visits], day.stay) for day in cold.days])
     plan_naive(tiny)
     plan_naive(dataclasses.replace(tiny, min_gap_days=3))
     return time.perf_counter() - t0
 
 
+#: Warm-start routes: per day, the visits in order as (account, visit number) and the account
+#: the rep sleeps near after the day (None: home).
+InitialDays = Sequence[tuple[Sequence[tuple[int, int]], int | None]]
+
+
 def plan_call_cycle(problem: CallCycleProblem, *, time_limit_s: float = 10.0, seed: int = 0,
-                    max_iterations: int | None = None, params: CycleParams | None = None
-                    ) -> CallCyclePlan:
+                    max_iterations: int | None = None, params: CycleParams | None = None,
+                    initial: InitialDays | None = None) -> CallCyclePlan:
     """Plan one rep's call cycle.
 
     Parameters
@@ -260,6 +344,15 @@ def plan_call_cycle(problem: CallCycleProblem, *, time_limit_s: float = 10.0, se
     max_iterations : int, optional
         Stop after this many ruin-and-recreate iterations (reproducible plans).
     params : CycleParams, optional
+    initial : sequence of (visits, stay) per day, optional
+        Routes to start from, e.g. the rep's current plan after its territory changed: each
+        day's visits as ``(account, visit number)`` in order and the account the rep sleeps
+        near after it (``None``: home). Visits the problem does not hold (accounts that left,
+        visit numbers beyond the account's visits, days the visit may not take) are skipped;
+        a day left infeasible (opening hours, a stay no longer possible) keeps the longest
+        feasible start of its route; visits not placed are inserted as in a cold start. The
+        search then refines from there at a low temperature (``warm_temp_start``), and never
+        returns worse than its start. Ignored with frozen days.
 
     Returns
     -------
@@ -297,6 +390,13 @@ def plan_call_cycle(problem: CallCycleProblem, *, time_limit_s: float = 10.0, se
     stats: dict[str, Any] = {"nodes": inst.n_nodes, "pre_dropped": len(inst.pre_dropped),
                              "params": asdict(params)}
     buf = np.empty(max_len + 3, dtype=np.int64)
+    warm = False
+    if initial is not None and problem.frozen_days == 0 and inst.n_nodes > 0:
+        S_warm = _warm_state(P, X, inst, initial)
+        if S_warm is not None:
+            S, warm = S_warm, True
+            buf = np.empty(S[ROUTES].shape[1] + 2, dtype=np.int64)
+    stats["warm_start"] = warm
     construct(P, X, S, rng, 1, buf)
     stats["construct_objective"] = float(objective(P, X, S)) / COST_SCALE
     stats["construct_s"] = time.perf_counter() - t_start
@@ -307,7 +407,8 @@ def plan_call_cycle(problem: CallCycleProblem, *, time_limit_s: float = 10.0, se
         search_deadline = deadline
         if polish:
             search_deadline = t_start + (deadline - t_start) * (1.0 - params.ortools_share)
-        stop_reason = _search(P, X, S, rng, params, search_deadline, max_iterations, stats)
+        stop_reason = _search(P, X, S, rng, params, search_deadline, max_iterations, stats,
+                              warm=warm)
     if polish:
         S = _polish_ortools(inst, P, X, S, deadline, max_iterations, stats)
         stop_reason = "max_iterations" if max_iterations is not None else "time_limit"
@@ -343,7 +444,8 @@ def _polish_ortools(inst: Instance, P: tuple, X: tuple, S: tuple, deadline: floa
 
 
 def _search(P: tuple, X: tuple, S: tuple, rng: np.ndarray, params: CycleParams,
-            deadline: float, max_iterations: int | None, stats: dict[str, Any]) -> str:
+            deadline: float, max_iterations: int | None, stats: dict[str, Any],
+            warm: bool = False) -> str:
     """Anneal from the constructed state in ``S``; leave the best state in ``S``.
 
     With ``params.starts = k > 1`` the first ``start_share`` of the schedule is run ``k`` times
@@ -362,6 +464,9 @@ def _search(P: tuple, X: tuple, S: tuple, rng: np.ndarray, params: CycleParams,
     # little value for a better structure (trips, clusters), end on the travel scale.
     pen_scale = float(np.median(pen)) if unserved.any() else 0.0
     t0 = max(params.temp_start * mean_leg + params.temp_penalty * pen_scale, 1e-9)
+    if warm:
+        # Routes that were good for most of this territory: refine them, do not melt them.
+        t0 = max(params.warm_temp_start * mean_leg, params.temp_end * mean_leg, 1e-9)
     t1 = max(params.temp_end * mean_leg, 1e-12)
     pvec = np.array([params.c_bar, params.l_max, params.p_stay, params.blink, params.n_extra,
                      params.p_unserved, params.p_target], dtype=np.float64)

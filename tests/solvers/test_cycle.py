@@ -467,3 +467,79 @@ def test_random_feature_mix_is_always_valid(seed: int) -> None:
     assert again.value_served >= sum(
         float(p.value[v.account]) for d in plan.days[:k] for v in d.visits
         if v.visit < p.visits[v.account]) - 1e-6
+
+
+# ---------------------------------------------------------------------------- warm start
+def _subset(problem: CallCycleProblem, keep: np.ndarray) -> CallCycleProblem:
+    """The problem over accounts ``keep`` (in that order), same home and calendar."""
+    loc = np.r_[0, keep + 1]
+    return dataclasses.replace(
+        problem, minutes=problem.minutes[np.ix_(loc, loc)], km=problem.km[np.ix_(loc, loc)],
+        visits=problem.visits[keep], visit_min=problem.visit_min[keep],
+        open_windows=None if problem.open_windows is None else problem.open_windows[keep],
+        value=None if problem.value is None else problem.value[keep])
+
+
+def _initial(plan: CallCyclePlan, new_of: dict[int, int] | None = None
+             ) -> list[tuple[list[tuple[int, int]], int | None]]:
+    """``plan``'s routes as ``initial``, accounts renumbered by ``new_of`` (absent: left out)."""
+    new_of = new_of if new_of is not None else {a: a for d in plan.days for a in d.accounts}
+    return [([(new_of[v.account], v.visit) for v in d.visits if v.account in new_of],
+             new_of.get(d.stay) if d.stay is not None else None) for d in plan.days]
+
+
+def test_warm_start_from_its_own_plan_is_valid_and_no_worse() -> None:
+    p = random_problem(40, 5, remote=6, remote_km=400.0)
+    cold = plan_call_cycle(p, seed=0, **FAST)  # type: ignore[arg-type]
+    assert cold.nights > 0  # the start holds overnight stays to carry over
+    warm = plan_call_cycle(p, seed=1, time_limit_s=5.0, max_iterations=200,
+                           initial=_initial(cold))
+    assert_valid(p, warm)
+    assert warm.stats["warm_start"] is True
+    assert warm.served >= cold.served
+    assert warm.objective <= cold.objective + 1e-6 * abs(cold.objective)
+
+
+def test_warm_start_after_the_territory_changed_keeps_what_it_can() -> None:
+    """Accounts 0-4 leave and 40-44 arrive: the rest start where they were, the newcomers are
+    inserted, and the plan is valid with every visit served or dropped with a reason."""
+    big = random_problem(45, 6)
+    before = _subset(big, np.arange(40))
+    after_idx = np.arange(5, 45)
+    after = _subset(big, after_idx)
+    old = plan_call_cycle(before, seed=0, **FAST)  # type: ignore[arg-type]
+    new_of = {int(a): i for i, a in enumerate(after_idx) if a < 40}
+    start = _initial(old, new_of)
+    assert all(a < 35 for visits, _ in start for a, _ in visits)
+    warm = plan_call_cycle(after, seed=0, time_limit_s=5.0, max_iterations=300, initial=start)
+    assert_valid(after, warm)
+    assert warm.stats["warm_start"] is True
+    assert warm.served == warm.required  # 40 accounts fit a four-week cycle easily
+    # The accounts that stayed mostly keep their days: a refinement, not a new plan.
+    old_day = {(new_of[v.account], v.visit): d.day for d in old.days for v in d.visits
+               if v.account in new_of}
+    new_day = {(v.account, v.visit): d.day for d in warm.days for v in d.visits}
+    same = sum(new_day.get(k) == day for k, day in old_day.items())
+    assert same >= 0.6 * len(old_day)
+
+
+@pytest.mark.parametrize("gap", [None, 4])
+def test_warm_start_with_unusable_parts_is_still_valid(gap: int | None) -> None:
+    """Unknown accounts, visit numbers beyond an account's visits, days reversed (opening
+    hours and spacing broken) and a stay at a nearby account are skipped or repaired."""
+    p = random_problem(30, 8, min_gap_days=gap)
+    cold = plan_call_cycle(p, seed=0, **FAST)  # type: ignore[arg-type]
+    start = _initial(cold)[::-1]
+    start[0] = ([(99, 0), (0, 7), *start[0][0]], 0)
+    warm = plan_call_cycle(p, seed=0, time_limit_s=5.0, max_iterations=300, initial=start)
+    assert_valid(p, warm)
+    assert warm.served == warm.required
+    assert not warm.stays  # no stay near home: stays need a long drive
+
+
+def test_warm_start_with_nothing_usable_starts_cold() -> None:
+    p = random_problem(20, 9)
+    plan = plan_call_cycle(p, seed=0, time_limit_s=5.0, max_iterations=300,
+                           initial=[([(50, 0)], None)] * 3)
+    assert_valid(p, plan)
+    assert plan.stats["warm_start"] is False

@@ -232,13 +232,17 @@ def test_rebalance_moves_a_cut_vertex_with_the_accounts_it_cuts_off(scenario) ->
     assert (new[a_ids[7:]] == reps[1]).all()
 
 
-def test_endgame_routes_its_moves_and_never_worsens_the_worst_rep(scenario) -> None:
+@pytest.mark.parametrize("warm", [True, False])
+def test_endgame_routes_its_moves_and_never_worsens_the_worst_rep(scenario, warm) -> None:
     # One rebalancing round, then a tolerance no round meets: the endgame takes over, moves
     # one account (or cut-off chunk) at a time where the routes confirm it, and ends no worse
     # than the best round before it.
     opts = dict(FAST, max_rounds=1, workload_tolerance=0.01, polish=0.0, route_time_s=0.2,
-                time_limit_s=60.0)
+                time_limit_s=60.0, warm_start=warm)
     p = plan(scenario, **opts)
+    # The endgame's routings start from the current routes (warm) or from scratch.
+    started = {bool(pl.stats.get("warm_start")) for pl in p.routes.plans.values()}
+    assert (True in started) == warm
     stages = [r.stage for r in p.rounds]
     assert "endgame" in stages
     end = stages.index("endgame")

@@ -111,3 +111,38 @@ def test_route_variants_route_one_rep_over_alternative_territories(scenario,
         route_variants(scenario, [("nobody", half)], time_limit_s=1)
     with pytest.raises(InvalidInputError, match="outside"):
         route_variants(scenario, [(r0, np.array([len(acc)]))], time_limit_s=1)
+
+
+def test_route_variants_warm_start_from_the_current_routes(scenario, assignment,
+                                                           routes) -> None:
+    """A rep losing two accounts to a neighbour: both start from their current routes; the
+    loser's days keep their order without the two, the gainer's plan holds them."""
+    from territory.routes import route_variants
+
+    acc = scenario.accounts
+    rep_of = np.array([assignment[a] for a in acc.ids], dtype=object)
+    r0, r1 = (str(r) for r in scenario.reps.ids[:2])
+    pos0 = np.flatnonzero(rep_of == r0)
+    moved = pos0[:2]
+    lose, gain = pos0[2:], np.r_[np.flatnonzero(rep_of == r1), moved]
+    jobs = [(r0, lose), (r1, gain)]
+    warm = route_variants(scenario, jobs, time_limit_s=5, seed=1, max_iterations=50,
+                          warm_start=routes)
+    cold = route_variants(scenario, jobs, time_limit_s=5, seed=1, max_iterations=50)
+    for plan, (r, pos) in zip(warm, jobs, strict=True):
+        assert plan.plans[r].stats["warm_start"] is True
+        seen = set(plan.schedule["account_id"]) | set(plan.dropped["account_id"])
+        assert seen == set(acc.ids[pos])
+    for plan in cold:
+        assert next(iter(plan.plans.values())).stats["warm_start"] is False
+    # 50 iterations from the current routes beat 50 from scratch, for both reps.
+    for w, c in zip(warm, cold, strict=True):
+        assert w.reps["km"].iloc[0] < c.reps["km"].iloc[0]
+    # The loser's visits that stayed keep their day where the start had them.
+    before = routes.schedule[routes.schedule["rep_id"] == r0]
+    before = before[~before["account_id"].isin(acc.ids[moved])]
+    key = ["account_id", "visit", "day"]
+    kept = len(before[key].merge(warm[0].schedule[key], on=key))
+    kept_cold = len(before[key].merge(cold[0].schedule[key], on=key))
+    assert kept >= 0.6 * len(before)
+    assert kept > 2 * kept_cold
