@@ -19,12 +19,11 @@ of the mean, after ``patience`` rounds in a row in which the routes accepted no 
 ``max_rounds``, or when at most ``ENDGAME_REPS`` reps are left out. The round with the best
 worst deviation is kept and goes to the endgame: one move at a time for the worst rep,
 ``ENDGAME_MOVES`` candidate moves (single accounts, and bundles of the accounts the prediction
-says even a pair out) and the rep's own routes with another seed, routed side by side, the one
-that brings the pair closest to the mean kept (``route_variants``, each candidate routed from
-the rep's current routes: ``warm_start``). Batch rounds stall on the worst reps because
-the predicted cost of a move is worst exactly there: remote reps whose
-visits are dropped or who sleep away, where one account is several percent of a workload. So a
-round that brings the worst deviation down by under ``ENDGAME_NUDGE_BELOW`` is followed by
+says even a pair out) and the rep's own routes refined with another seed, routed side by side,
+the one that brings the pair closest to the mean kept (``route_variants``, each candidate routed
+from the rep's current routes: ``warm_start``). Batch rounds stall on the worst reps because the
+predicted cost of a move is worst exactly there: remote reps whose visits are dropped or who
+sleep away, where one account is several percent of a workload. So a round that brings the worst deviation down by under ``ENDGAME_NUDGE_BELOW`` is followed by
 ``ENDGAME_NUDGE`` endgame steps, and the rounds go on for the others. Reps still out of
 tolerance after the endgame are routed again with more time (``polish``) if time is left. A
 dropped visit counts at least what a served visit costs its rep (``dropped_minutes``), so no
