@@ -1,21 +1,21 @@
 """The whole national plan: partition -> routes -> simulated workload -> rebalance, repeated.
 
-``plan(scenario)`` first balances territories on the *estimated* workload (visits x (visit time +
-travel expected from local density)), then plans every rep's call cycle and measures each
+``plan(scenario)`` first balances territories on the *estimated* workload (visits x (visit time
++ travel expected from local density)), then plans every rep's call cycle and measures each
 territory's *simulated* workload from its routes (visit + drive + break hours, plus the time the
 dropped visits would have needed, never less than a served visit costs the rep on average).
 Where the simulated workload is out of tolerance, each account gets its share of its rep's
 simulated workload (``account_costs``: its visits, its detour in the day's route, its share of
-breaks), and boundary accounts move between adjacent territories (``rebalance_moves``) where
-the routes say the move evens the two reps out: the account's share leaves one rep, and the
-other rep gains its visits plus the drive from its nearest account or home, at the ratio the
-current routes show. Only the reps whose accounts changed are routed again, and the routes
-judge the moves: reps linked by moves form independent groups, and a group's moves stay only if
-its reps' hours got more even, else they are undone; those that touch a rep the routes put
-further out are not proposed for the next ``TABU_ROUNDS`` rounds (short routings are noisy: a
-rejection is not final), and the group's other moves are routed again without them in the same
-round (``_retry_assignment``). The rounds stop when every rep is within ``workload_tolerance``
-of the mean, after ``patience`` rounds in a row in which the routes accepted no move, after
+breaks), and boundary accounts move between adjacent territories (``rebalance_moves``) where the
+routes say the move evens the two reps out: the account's share leaves one rep, and the other
+rep gains its visits plus the drive from its nearest account or home, at the ratio the current
+routes show. Only the reps whose accounts changed are routed again, and the routes judge the
+moves: reps linked by moves form independent groups, and a group's moves stay only if its reps'
+hours got more even, else they are undone; those that touch a rep the routes put further out are
+not proposed for the next ``TABU_ROUNDS`` rounds (short routings are noisy: a rejection is not
+final), and the group's other moves are routed again without them in the same round
+(``_retry_assignment``). The rounds stop when every rep is within ``workload_tolerance`` of the
+mean, after ``patience`` rounds in a row in which the routes accepted no move, after
 ``max_rounds``, or when at most ``ENDGAME_REPS`` reps are left out. The round with the best
 worst deviation is kept and goes to the endgame: one move at a time for the worst rep,
 ``ENDGAME_MOVES`` candidate moves (single accounts, and bundles of the accounts the prediction
@@ -23,13 +23,13 @@ says even a pair out) and the rep's own routes refined with another seed, routed
 the one that brings the pair closest to the mean kept (``route_variants``, each candidate routed
 from the rep's current routes: ``warm_start``). Batch rounds stall on the worst reps because the
 predicted cost of a move is worst exactly there: remote reps whose visits are dropped or who
-sleep away, where one account is several percent of a workload. So a round that brings the worst deviation down by under ``ENDGAME_NUDGE_BELOW`` is followed by
-``ENDGAME_NUDGE`` endgame steps, and the rounds go on for the others. Reps still out of
-tolerance after the endgame are routed again with more time (``polish``) if time is left. A
-dropped visit counts at least what a served visit costs its rep (``dropped_minutes``), so no
-routing looks better balanced for serving less. The loop's routings share one process pool
-(``LocalExecutor(keep_pool=True)``): starting a pool cost about 2.5 s per round, as much as a
-late round's routing.
+sleep away, where one account is several percent of a workload. So a round that brings the worst
+deviation down by under ``ENDGAME_NUDGE_BELOW`` is followed by ``ENDGAME_NUDGE`` endgame steps,
+and the rounds go on for the others. Reps still out of tolerance after the endgame are routed
+again with more time (``polish``) if time is left. A dropped visit counts at least what a served
+visit costs its rep (``dropped_minutes``), so no routing looks better balanced for serving less.
+The loop's routings share one process pool (``LocalExecutor(keep_pool=True)``): starting a pool
+cost about 2.5 s per round, as much as a late round's routing.
 
 Why moves judged on the routes and not a new partition on calibrated weights: the estimate is
 right on average but wrong by place (long home legs in sparse areas, detours around opening
