@@ -204,9 +204,11 @@ class RoutePlan:
             f"{int(r['nights'].sum())} nights ({self.runtime_s:.1f} s)",
             f"  utilisation mean {100 * r['utilisation'].mean():.0f} % "
             f"(min {100 * r['utilisation'].min():.0f} %, max {100 * r['utilisation'].max():.0f} %)",
-            f"  simulated workload per rep: mean {w.mean():.1f} h, min {w.min():.1f} h, "
-            f"max {w.max():.1f} h (spread {100 * (w.max() - w.min()) / max(w.mean(), 1e-9):.0f} "
-            "% of the mean)",
+            # Served visits only: the planning loop's simulated workload also counts the time
+            # the dropped visits would need, so its spread is not this one.
+            f"  routed hours per rep (visits served): mean {w.mean():.1f} h, min {w.min():.1f} "
+            f"h, max {w.max():.1f} h (spread "
+            f"{100 * (w.max() - w.min()) / max(w.mean(), 1e-9):.0f} % of the mean)",
         ]
         if len(self.dropped):
             for reason, count in self.dropped["reason"].value_counts().items():
