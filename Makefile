@@ -7,7 +7,8 @@ OUT    ?= out
 # The partition and routing cores are numba-compiled on first use (about 45 s and 35 s of one core),
 # cached on disk next to the sources; compiled here, side by side, so that the first plan's time
 # budget goes to planning.
-COMPILE = $(BIN)/python -c "from solvers.routing.cycle import warm_up; warm_up()" & pid=$$!; \
+COMPILE = echo "Compiling the partition and routing kernels (once)..."; \
+	$(BIN)/python -c "from solvers.routing.cycle import warm_up; warm_up()" & pid=$$!; \
 	$(BIN)/python -c "from solvers.partition import warm_up; warm_up()" && wait $$pid
 # Extra arguments for pytest, e.g. `make test PYTEST_ARGS="-m slow"`.
 PYTEST_ARGS ?=
@@ -22,19 +23,16 @@ venv: $(BIN)/python
 
 $(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[viz,excel]"
-	@echo "Compiling the partition and routing kernels (once)..."
 	@$(COMPILE)
 	touch $@
 
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	@echo "Compiling the partition and routing kernels (once)..."
 	@$(COMPILE)
 	touch $@ $(VENV)/.demo-installed
 
 $(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
-	@echo "Compiling the partition and routing kernels (once)..."
 	@$(COMPILE)
 	touch $@ $(VENV)/.dev-installed $(VENV)/.demo-installed
 

@@ -1233,13 +1233,16 @@ def _judge_groups(rep_of: np.ndarray, proposed: np.ndarray, sim: pd.Series,
     """
     moved = np.flatnonzero(proposed != rep_of)
     group_of = _linked_reps(rep_of[moved], proposed[moved])
+    moves_of: dict[str, list[int]] = {}
+    for i in moved:
+        moves_of.setdefault(group_of[str(rep_of[i])], []).append(int(i))
     mean = float(sim.mean())
     final = np.asarray(rep_of, dtype=object).copy()
     accepted: list[str] = []
     for root, reps in _members(group_of).items():
         old_dev = [abs(float(sim.get(r, 0.0)) / mean - 1.0) for r in reps]
         new_dev = [abs(float(trial.get(r, 0.0)) / mean - 1.0) for r in reps]
-        members = [i for i in moved if group_of[str(rep_of[i])] == root]
+        members = moves_of[root]
         # More even, and no rep pushed past the group's worst (or the tolerance): a group
         # that evens out on the whole but makes a new outlier is what the endgame then has
         # to undo, one move at a time.

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -400,9 +400,9 @@ def plan_routes(
         task = _rep_task(scenario, r, rep_pos[r], pos, time_limit_s, seed + k, max_iterations,
                          provider=provider, min_gap_days=min_gap_days, night_cost=night_cost,
                          appointments=appt, previous=prev_plan,
-                         frozen_days=frozen_days if prev_plan is not None else 0)
-        if warm_start is not None and not (prev_plan is not None and frozen_days):
-            task = replace(task, initial=_initial_routes(warm_start, r, task.account_ids))
+                         frozen_days=frozen_days if prev_plan is not None else 0,
+                         warm_start=None if prev_plan is not None and frozen_days
+                         else warm_start)
         day_indices[r] = task.day_index
         tasks.append(task)
     runner = executor if executor is not None else LocalExecutor(workers=workers)
@@ -458,9 +458,8 @@ def route_variants(
         if len(pos) and (pos.min() < 0 or pos.max() >= len(acc)):
             raise InvalidInputError(f"Job {k} ({r!r}) names account positions outside "
                                     f"0..{len(acc) - 1}.")
-        task = _rep_task(scenario, str(r), rep_pos[str(r)], pos, time_limit_s, seed + k,
-                         max_iterations, night_cost=night_cost)
-        tasks.append(replace(task, initial=_initial_routes(warm_start, str(r), task.account_ids)))
+        tasks.append(_rep_task(scenario, str(r), rep_pos[str(r)], pos, time_limit_s, seed + k,
+                               max_iterations, warm_start, night_cost=night_cost))
         keys.append(k)
     runner = executor if executor is not None else LocalExecutor(workers=workers)
     outcome = runner.map_tasks(solve_rep_task, tasks, keys=keys)
@@ -481,16 +480,18 @@ def route_variants(
 
 def _rep_task(scenario: Scenario, rep_id: str, rep_position: int, positions: np.ndarray,
               time_limit_s: float, seed: int, max_iterations: int | None,
-              **problem_options: Any) -> RepTask:
-    """The task that plans rep ``rep_id`` over the accounts at ``positions``."""
+              warm_start: RoutePlan | None = None, **problem_options: Any) -> RepTask:
+    """The task that plans rep ``rep_id`` over the accounts at ``positions`` (from its routes
+    in ``warm_start`` when given)."""
     try:
         problem, day_index = build_rep_problem(scenario, rep_position, positions,
                                                **problem_options)
     except SolverInputError as exc:
         raise InvalidInputError(f"Rep {rep_id!r}: {exc}") from exc
-    return RepTask(rep_id=rep_id, account_ids=scenario.accounts.ids[positions], problem=problem,
-                   day_index=day_index, time_limit_s=time_limit_s, seed=seed,
-                   max_iterations=max_iterations)
+    ids = scenario.accounts.ids[positions]
+    return RepTask(rep_id=rep_id, account_ids=ids, problem=problem, day_index=day_index,
+                   time_limit_s=time_limit_s, seed=seed, max_iterations=max_iterations,
+                   initial=_initial_routes(warm_start, rep_id, ids))
 
 
 def _assemble(scenario: Scenario, wanted: Sequence[str], plans: dict[str, CallCyclePlan],
